@@ -1,0 +1,1 @@
+"""The `tre` command line: researcher commands, dummy data, and trusted-environment admin."""

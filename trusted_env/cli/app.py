@@ -1,0 +1,51 @@
+"""Entry point of `tre`: assembles the command groups and maps errors to exit codes.
+
+A `UserError` prints its message without a traceback and exits with code 2. Anything else is a
+bug in trusted-env: it says so, prints the traceback, and exits with code 1.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import typer
+from rich.console import Console
+
+from trusted_env.errors import RunFailure, UserError
+
+app = typer.Typer(
+    name="tre",
+    help="trusted-env: develop DP analysis jobs on dummy data; run them in a trusted environment.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+EXIT_USER_ERROR = 2
+EXIT_BUG = 1
+
+
+def _register_commands() -> None:
+    # Imported here so that `tre --help` stays fast and each group owns its module.
+    from trusted_env.cli import researcher
+
+    researcher.register(app)
+
+
+def main() -> None:
+    _register_commands()
+    err = Console(stderr=True)
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        err.print(f"[bold red]Error:[/] {exc}", highlight=False)
+        if isinstance(exc, RunFailure) and exc.details:
+            err.print(f"[dim]Details: {exc.details}[/]", highlight=False)
+        sys.exit(EXIT_USER_ERROR)
+    except (typer.Exit, typer.Abort) as exc:
+        sys.exit(getattr(exc, "exit_code", 1))
+    except Exception:
+        err.print("[bold red]This is a bug in trusted-env[/] (please report it):")
+        err.print(traceback.format_exc(), highlight=False, markup=False)
+        sys.exit(EXIT_BUG)

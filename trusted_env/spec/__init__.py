@@ -1,0 +1,1 @@
+"""Job specs: what a researcher declares, and the canonical plan it compiles to."""

@@ -1,0 +1,1 @@
+"""Checks that stand between what a researcher writes and what the engine runs."""
