@@ -37,14 +37,12 @@ def main() -> None:
     _register_commands()
     err = Console(stderr=True)
     try:
-        app(standalone_mode=False)
+        app()  # typer handles usage errors and --help itself (exit code 2 / 0)
     except UserError as exc:
         err.print(f"[bold red]Error:[/] {exc}", highlight=False)
         if isinstance(exc, RunFailure) and exc.details:
             err.print(f"[dim]Details: {exc.details}[/]", highlight=False)
         sys.exit(EXIT_USER_ERROR)
-    except (typer.Exit, typer.Abort) as exc:
-        sys.exit(getattr(exc, "exit_code", 1))
     except Exception:
         err.print("[bold red]This is a bug in trusted-env[/] (please report it):")
         err.print(traceback.format_exc(), highlight=False, markup=False)

@@ -53,6 +53,12 @@ class JobSpec(BaseModel):
                 f"outputs {', '.join(thresholded)} take group keys from the data, which pure DP "
                 "cannot do: list the keys (keys or keys_from), or set budget.delta (e.g. 1e-7)"
             )
+        not_counts = [o.name for o in self.outputs if o.uses_data_keys and o.type != "count"]
+        if not_counts:
+            raise ValueError(
+                f"outputs {', '.join(not_counts)} take keys from the data, which only count "
+                "outputs support: list the keys, or release the keys first with a count"
+            )
         if self.budget.delta > 0 and not thresholded:
             raise ValueError(
                 "budget.delta is set but no output takes keys from the data; remove delta"

@@ -7,6 +7,7 @@ back to defaults.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Annotated, Literal
 
@@ -182,7 +183,7 @@ class HistogramOutput(_ValueOutput):
 
     def bin_labels(self) -> tuple[str, ...]:
         edges = [_format_edge(edge) for edge in self.bins]
-        inner = [f"[{a}, {b})" for a, b in zip(edges, edges[1:], strict=False)]
+        inner = [f"[{a}, {b})" for a, b in itertools.pairwise(edges)]
         return (f"< {edges[0]}", *inner, f">= {edges[-1]}")
 
 

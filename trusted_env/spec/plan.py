@@ -15,7 +15,7 @@ from trusted_env.canonical import canonical_json, sha256_hex
 from trusted_env.spec.model import Budget
 from trusted_env.spec.outputs import Identifier, Output
 
-PLAN_FORMAT_VERSION = 1
+PLAN_FORMAT_VERSION: Literal[1] = 1
 
 
 class Codelist(BaseModel):

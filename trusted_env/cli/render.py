@@ -1,0 +1,98 @@
+"""Rich rendering of schemas, plan reviews and releases for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from trusted_env.release.model import OutputRelease, Release
+    from trusted_env.schema import DatasetSchema
+    from trusted_env.spec.review import PlanReview
+
+COUNT_TYPES = {"count", "histogram"}
+
+
+def schema_tables(console: Console, schema: DatasetSchema) -> None:
+    console.print(f"[bold]{schema.name}[/] v{schema.version} — {schema.description}")
+    for name, table in schema.tables.items():
+        grid = Table(title=f"{name}: {table.description}", title_justify="left", expand=False)
+        for header in ("column", "type", "null?", "public domain", "description"):
+            grid.add_column(header, overflow="fold")
+        for col_name, column in table.columns.items():
+            marker = " (patient id)" if col_name == table.patient_id else ""
+            grid.add_row(col_name + marker, column.type.value, "yes" if column.nullable else "no",
+                         ", ".join(column.domain) if column.domain else "",
+                         column.description)
+        console.print(grid)
+
+
+def plan_review(console: Console, review: PlanReview) -> None:
+    console.print(f"[bold]{review.job_name}[/]: {review.job_description}")
+    console.print(f"plan {review.plan_hash[:16]}  dataset schema {review.dataset_schema} "
+                  f"({review.schema_hash[:12]})")
+    console.print("[bold]Reads[/]: " + "; ".join(
+        f"{table}({', '.join(columns)})" for table, columns in review.reads.items()))
+    if review.codelists:
+        console.print("[bold]Codelists[/]: " + ", ".join(
+            f"{name} ({count} codes)" for name, count in review.codelists.items()))
+    grid = Table(title="Outputs", title_justify="left")
+    for header in ("output", "aggregate", "grouped by (cells)", "epsilon", "expected accuracy"):
+        grid.add_column(header, overflow="fold")
+    for output in review.outputs:
+        what = output.type + (f"({output.column})" if output.column else "")
+        if output.bounds is not None:
+            what += f" in [{output.bounds[0]:g}, {output.bounds[1]:g}] step {output.resolution:g}"
+        if output.where:
+            what += f" where {output.where}"
+        groups = ", ".join(g.column for g in output.group_by) or "-"
+        cells = "from data" if output.cells is None else f"{output.cells}"
+        grid.add_row(output.name, what, f"{groups} ({cells})", f"{output.epsilon:.4g}",
+                     output.expected_accuracy)
+    console.print(grid)
+    delta = f", delta {review.delta:g}" if review.delta else ""
+    console.print(f"[bold]Total budget[/]: epsilon {review.epsilon:g}{delta}")
+
+
+def _fmt(value: float | None, output: OutputRelease) -> str:
+    if value is None:
+        return "-"
+    if output.type in COUNT_TYPES:
+        # Post-processing: counts are shown clamped at zero; the release keeps the signed value.
+        return f"{max(value, 0):,.0f}"
+    if abs(value) < 1:
+        return f"{value:.4f}"
+    return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def release_tables(console: Console, release: Release,
+                   exact: Mapping[str, Mapping[tuple[str, ...], float | None]] | None) -> None:
+    console.print(f"[bold]{release.job_name}[/] — epsilon spent {release.epsilon_spent:g}, "
+                  f"plan {release.plan_hash[:16]}")
+    for output in release.outputs:
+        console.print(output_table(output, exact.get(output.name) if exact else None))
+
+
+def output_table(output: OutputRelease,
+                 exact: Mapping[tuple[str, ...], float | None] | None) -> Table:
+    title = f"{output.name} — {output.type}" + (f"({output.column})" if output.column else "")
+    grid = Table(title=title, caption=output.accuracy, title_justify="left")
+    for column in output.group_columns:
+        grid.add_column(column)
+    for header in ("estimate", "95% CI"):
+        grid.add_column(header, justify="right")
+    if exact is not None:
+        grid.add_column("exact (dummy)", justify="right", style="dim")
+    for row in output.rows:
+        cells = [row.keys.get(column) or "" for column in output.group_columns]
+        interval = "-" if row.ci_low is None else \
+            f"{_fmt(row.ci_low, output)} to {_fmt(row.ci_high, output)}"
+        cells += [_fmt(row.estimate, output), interval]
+        if exact is not None:
+            key = tuple(row.keys.get(column) or "" for column in output.group_columns)
+            cells.append(_fmt(exact.get(key), output))
+        grid.add_row(*cells)
+    return grid

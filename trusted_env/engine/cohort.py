@@ -1,0 +1,61 @@
+"""Materialise the cohort and check what the privacy model requires of it.
+
+The checks return only yes/no answers: no count, value or DuckDB message about the real data
+leaves this module except inside `RunFailure.details`, which only stewards (and researchers on
+dummy data) see.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from trusted_env.engine.aggregates import COHORT, quote
+from trusted_env.errors import ContributionBoundViolated, SpecError
+from trusted_env.spec.outputs import CountOutput, Output
+from trusted_env.spec.plan import Plan
+
+NUMERIC_TYPES = (
+    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+    "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "BOOLEAN",
+)
+
+
+def materialise(connection: duckdb.DuckDBPyConnection, plan: Plan) -> dict[str, str]:
+    """Run the cohort SQL once into a temporary table; return its column types."""
+    connection.execute(f"CREATE TEMP TABLE {COHORT} AS {plan.sql}")
+    described = connection.execute(f"DESCRIBE {COHORT}").fetchall()
+    return {str(row[0]): str(row[1]) for row in described}
+
+
+def check_one_row_per_patient(connection: duckdb.DuckDBPyConnection, patient_id: str) -> None:
+    column = quote(patient_id)
+    row = connection.execute(
+        f"SELECT count({column}) = count(*) AND count(DISTINCT {column}) = count(*) "  # noqa: S608
+        f"FROM {COHORT}"
+    ).fetchall()
+    if not row or row[0][0] is not True:
+        raise ContributionBoundViolated(
+            "The cohort must have exactly one row per patient, with no missing "
+            f"'{patient_id}': at least one patient has several rows or none.",
+            hint="Reduce to one row per patient in the cohort SQL (e.g. GROUP BY patient_id).",
+        )
+
+
+def check_column_types(types: dict[str, str], outputs: list[Output]) -> None:
+    """Value columns must be numeric and `where` columns boolean; refuse before any work."""
+    for output in outputs:
+        if output.where is not None and types.get(output.where) != "BOOLEAN":
+            raise SpecError(
+                f"Output '{output.name}': where column '{output.where}' is "
+                f"{types.get(output.where)}, not BOOLEAN.",
+                hint="Make it a true/false expression in the cohort SQL.",
+            )
+        if isinstance(output, CountOutput):
+            continue
+        column = getattr(output, "column", "")
+        kind = types.get(column, "")
+        if not kind.startswith(NUMERIC_TYPES):
+            raise SpecError(
+                f"Output '{output.name}': column '{column}' is {kind}, not a number.",
+                hint="Cast it to a number in the cohort SQL.",
+            )
