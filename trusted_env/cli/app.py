@@ -47,3 +47,7 @@ def main() -> None:
         err.print("[bold red]This is a bug in trusted-env[/] (please report it):")
         err.print(traceback.format_exc(), highlight=False, markup=False)
         sys.exit(EXIT_BUG)
+
+
+if __name__ == "__main__":
+    main()

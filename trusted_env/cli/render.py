@@ -40,7 +40,8 @@ def plan_review(console: Console, review: PlanReview) -> None:
         console.print("[bold]Codelists[/]: " + ", ".join(
             f"{name} ({count} codes)" for name, count in review.codelists.items()))
     grid = Table(title="Outputs", title_justify="left")
-    for header in ("output", "aggregate", "grouped by (cells)", "epsilon", "expected accuracy"):
+    grid.add_column("output", no_wrap=True)
+    for header in ("aggregate", "grouped by (cells)", "epsilon", "expected accuracy"):
         grid.add_column(header, overflow="fold")
     for output in review.outputs:
         what = output.type + (f"({output.column})" if output.column else "")

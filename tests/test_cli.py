@@ -1,0 +1,71 @@
+"""`tre` end to end, as a real process: exit codes, messages, outputs on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import JOBS, REPO
+
+
+def tre(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "trusted_env.cli.app", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def test_check_shows_reads_outputs_and_accuracy() -> None:
+    result = tre("check", str(JOBS / "hba1c_control"))
+    assert result.returncode == 0, result.stderr
+    for expected in ("clinical_events", "mean_hba1c_by_imd", "median_hba1c", "epsilon"):
+        assert expected in result.stdout
+    as_json = json.loads(tre("check", str(JOBS / "hba1c_control"), "--json").stdout)
+    assert [o["name"] for o in as_json["outputs"]] == [
+        "mean_hba1c_by_imd", "poor_control_by_imd", "median_hba1c", "hba1c_distribution"]
+    assert sum(o["epsilon"] for o in as_json["outputs"]) <= as_json["epsilon"]
+
+
+def test_plan_hash_is_stable_across_processes(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    for out in (first, second):
+        assert tre("check", str(JOBS / "flu_vaccine_uptake"), "--plan-out", str(out)).returncode == 0
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_run_writes_release_and_shows_exact_values(tmp_path: Path, dummy_dataset: Path) -> None:
+    out = tmp_path / "out"
+    result = tre("run", str(JOBS / "flu_vaccine_uptake"), "--dataset", str(dummy_dataset),
+                 "--out", str(out), "--json", "--show-exact")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert {o["name"] for o in document["outputs"]} == {"uptake_by_region",
+                                                        "vaccinated_by_region_sex"}
+    assert set(document["exact"]) == {"uptake_by_region", "vaccinated_by_region_sex"}
+    assert (out / "release.json").is_file()
+    assert (out / "uptake_by_region.csv").read_text().startswith("region,estimate,ci_low,ci_high")
+
+
+def test_every_example_job_runs_on_dummy_data(tmp_path: Path, dummy_dataset: Path) -> None:
+    for job in sorted(path for path in JOBS.iterdir() if (path / "job.yaml").is_file()):
+        result = tre("run", str(job), "--dataset", str(dummy_dataset), "--out", str(tmp_path))
+        assert result.returncode == 0, f"{job.name}: {result.stderr}"
+
+
+def test_bad_input_is_one_clear_message_and_exit_code_2(tmp_path: Path) -> None:
+    (tmp_path / "job.yaml").write_text("name: x\ndescription: d\ndataset: primary_care\n"
+                                       "budget: {epsilon: 1}\noutputs: [{name: n, type: count}]\n")
+    (tmp_path / "cohort.sql").write_text("SELECT patient_id FROM patients; DROP TABLE patients")
+    result = tre("check", str(tmp_path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("Error:")
+
+
+def test_usage_errors_exit_2() -> None:
+    assert tre("check").returncode == 2
+    assert tre("check", "/no/such/job").returncode == 2
