@@ -136,3 +136,27 @@ def test_threshold_release_matches_polars(frame: pl.DataFrame) -> None:
     measurement = query.resolve()
     assert measurement.map(1)[1] <= delta
     assert ours._measurement.map((1, 1, 1))[1] <= delta
+
+
+@pytest.mark.parametrize("rows", [2, 5])
+def test_scales_with_a_contribution_bound_match_polars(frame: pl.DataFrame, rows: int) -> None:
+    """With up to `rows` rows per patient, OpenDP's row-level unit gives the same scales."""
+    epsilon = 1.0
+
+    def context() -> Any:
+        return dp.Context.compositor(
+            data=frame.lazy(), privacy_unit=dp.unit_of(contributions=rows),
+            privacy_loss=dp.loss_of(epsilon=epsilon), split_evenly_over=1,
+            margins=[dp.polars.Margin(by=[], max_length=10_000_000)],
+        )
+
+    keys = pl.DataFrame({"region": REGIONS})
+    counts = context().query().group_by("region").agg(dp.len()).with_keys(keys)
+    assert _scales(counts) == [pytest.approx(integer_laplace(rows, epsilon).scale, rel=1e-12)]
+    sums = context().query().select(pl.col("value").dp.sum((200, 1300)))
+    assert _scales(sums) == [pytest.approx(integer_laplace(rows * 1300, epsilon).scale,
+                                           rel=1e-12)]
+    candidates = list(range(200, 1301, 10))
+    median = context().query().select(pl.col("value").dp.quantile(0.5, candidates))
+    ours = quantile_selector(candidates, 0.5, epsilon, contributions=rows)
+    assert _scales(median) == [pytest.approx(ours.scale, rel=1e-12)]

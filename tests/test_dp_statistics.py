@@ -33,7 +33,8 @@ def _coverage(rows: list, truths: list[float]) -> float:
 
 def test_counts_have_advertised_scale_and_coverage() -> None:
     epsilon = 0.5
-    planned = PlannedOutput(output=CountOutput(type="count", name="n"), epsilon=epsilon, delta=0)
+    planned = PlannedOutput(output=CountOutput(type="count", name="n"), epsilon=epsilon, delta=0,
+                            max_rows_per_patient=1)
     truths = [(i * 7) % 500 for i in range(CELLS)]
     exact = {(str(i),): truth for i, truth in enumerate(truths)}
     release = release_counts(planned, _layout(), exact)
@@ -49,7 +50,7 @@ def test_counts_have_advertised_scale_and_coverage() -> None:
 def test_integer_sums_scale_with_the_largest_bound() -> None:
     output = SumOutput(type="sum", name="s", column="v", bounds=(-2.0, 5.0), resolution=0.5,
                        nulls="drop")
-    planned = PlannedOutput(output=output, epsilon=2.0, delta=0)
+    planned = PlannedOutput(output=output, epsilon=2.0, delta=0, max_rows_per_patient=1)
     truths_units = [(i * 13) % 900 for i in range(CELLS)]
     exact = {(str(i),): t for i, t in enumerate(truths_units)}
     release = release_sums(planned, _layout(), exact)
@@ -64,7 +65,7 @@ def test_integer_sums_scale_with_the_largest_bound() -> None:
 def test_mean_intervals_cover_at_least_95_percent() -> None:
     output = MeanOutput(type="mean", name="m", column="v", bounds=(20.0, 120.0), resolution=0.1,
                         nulls="drop")
-    planned = PlannedOutput(output=output, epsilon=0.5, delta=0)
+    planned = PlannedOutput(output=output, epsilon=0.5, delta=0, max_rows_per_patient=1)
     # Cells of 30 to 3000 patients with true means spread over the bounds.
     exact, truths = {}, []
     for i in range(CELLS):
@@ -89,7 +90,7 @@ def test_mean_intervals_cover_at_least_95_percent() -> None:
 def test_median_lands_near_the_true_median() -> None:
     output = QuantileOutput(type="median", name="q", column="v", bounds=(0.0, 100.0),
                             resolution=1.0, nulls="drop")
-    planned = PlannedOutput(output=output, epsilon=1.0, delta=0)
+    planned = PlannedOutput(output=output, epsilon=1.0, delta=0, max_rows_per_patient=1)
     cells = 400
     # 1,000 patients per cell, uniform on 0..99 (true median 49.5 -> candidates 49 or 50).
     histogram = [0] + [10] * 100 + [0] + [0]
@@ -102,6 +103,7 @@ def test_median_lands_near_the_true_median() -> None:
 
 
 def test_signed_counts_are_kept_below_zero() -> None:
-    planned = PlannedOutput(output=CountOutput(type="count", name="n"), epsilon=0.1, delta=0)
+    planned = PlannedOutput(output=CountOutput(type="count", name="n"), epsilon=0.1, delta=0,
+                            max_rows_per_patient=1)
     release = release_counts(planned, _layout(500), {})
     assert any(row.estimate < 0 for row in release.rows)

@@ -170,3 +170,23 @@ def test_release_metadata_is_data_free(
     output = release.output("by_region")
     assert output.noise_scales == {"count": pytest.approx(2.0)}
     assert len(output.rows) == len(primary_care.domain_of("patients.region") or ())
+
+
+def test_rows_beyond_the_declared_bound_are_truncated_per_patient(
+    tmp_path: Path, dummy_dataset: Path, primary_care: DatasetSchema
+) -> None:
+    spec_rows = 3
+    sql = "SELECT patient_id, snomedct_code FROM clinical_events"
+    plan = _job(tmp_path, sql, [{"name": "events", "type": "count"}])
+    plan = plan.model_copy(update={
+        "max_rows_per_patient": spec_rows,
+        "outputs": tuple(p.model_copy(update={"max_rows_per_patient": spec_rows})
+                         for p in plan.outputs),
+    })
+    release, exact = run_on_dummy(plan, dummy_dataset, primary_care)
+    with duckdb.connect(str(dummy_dataset), read_only=True) as db:
+        truncated = db.sql("SELECT sum(least(n, 3)) FROM (SELECT count(*) AS n FROM "
+                           "clinical_events GROUP BY patient_id)").fetchall()[0][0]
+        untruncated = db.sql("SELECT count(*) FROM clinical_events").fetchall()[0][0]
+    assert exact["events"][()] == truncated < untruncated
+    assert release.output("events").noise_scales["count"] == pytest.approx(spec_rows / 1.0)

@@ -36,6 +36,11 @@ def plan_review(console: Console, review: PlanReview) -> None:
                   f"({review.schema_hash[:12]})")
     console.print("[bold]Reads[/]: " + "; ".join(
         f"{table}({', '.join(columns)})" for table, columns in review.reads.items()))
+    if review.max_rows_per_patient == 1:
+        console.print("[bold]Privacy unit[/]: one patient; the cohort must have one row each")
+    else:
+        console.print(f"[bold]Privacy unit[/]: one patient, at most "
+                      f"{review.max_rows_per_patient} rows each (extra rows are dropped)")
     if review.codelists:
         console.print("[bold]Codelists[/]: " + ", ".join(
             f"{name} ({count} codes)" for name, count in review.codelists.items()))

@@ -98,7 +98,10 @@ class QuantileSelector:
         return self.candidates[int(index)]
 
 
-def quantile_selector(candidates: Sequence[int], alpha: float, epsilon: float) -> QuantileSelector:
+def quantile_selector(
+    candidates: Sequence[int], alpha: float, epsilon: float, contributions: int = 1
+) -> QuantileSelector:
+    """`contributions`: how many values one patient can add (the symmetric distance d_in)."""
     dp = opendp()
     score = dp.transformations.make_quantile_score_candidates(
         dp.domains.vector_domain(dp.domains.atom_domain(T="i64")),
@@ -111,7 +114,7 @@ def quantile_selector(candidates: Sequence[int], alpha: float, epsilon: float) -
     den_minus_num = int(score([candidates[0] - 1])[0])
     num = int(score([candidates[-1] + 1])[0])
     den = num + den_minus_num
-    sensitivity = score.map(1)
+    sensitivity = score.map(contributions)
 
     def build(scale: float) -> Any:
         return score >> dp.measurements.make_noisy_max(
@@ -119,7 +122,7 @@ def quantile_selector(candidates: Sequence[int], alpha: float, epsilon: float) -
             negate=True,
         )
 
-    chain, scale = _fit_scale(build, 1, epsilon, 2 * sensitivity / epsilon)
+    chain, scale = _fit_scale(build, contributions, epsilon, 2 * sensitivity / epsilon)
     noisy_min = dp.measurements.make_noisy_max(
         score.output_domain, score.output_metric, dp.measures.max_divergence(), scale, negate=True
     )
@@ -146,14 +149,18 @@ class ThresholdedCounts:
         return float(opendp().accuracy.discrete_laplacian_scale_to_accuracy(self.scale, alpha))
 
 
-def thresholded_counts(epsilon: float, delta: float) -> ThresholdedCounts:
-    """Scale from epsilon (one patient changes one count by one); smallest threshold for delta."""
+def thresholded_counts(epsilon: float, delta: float, contributions: int = 1) -> ThresholdedCounts:
+    """Scale fitted to epsilon, then the smallest threshold that keeps delta.
+
+    A patient with up to `contributions` rows touches at most that many keys, changing each
+    count and all counts together by at most that much.
+    """
     if delta <= 0:
         raise PrivacyError("Keys from the data need a delta greater than zero.")
     dp = opendp()
     domain = dp.domains.map_domain(dp.domains.atom_domain(T=str), dp.domains.atom_domain(T="i64"))
     metric = dp.metrics.l01inf_distance(dp.metrics.absolute_distance(T="i64"))
-    one_patient = (1, 1, 1)  # one partition touched, by one row, changing its count by one
+    one_patient = (contributions, contributions, contributions)  # (l0, l1, l-inf)
 
     def build(scale: float, threshold: int) -> Any:
         return dp.measurements.make_laplace_threshold(domain, metric, scale, threshold)
@@ -163,7 +170,7 @@ def thresholded_counts(epsilon: float, delta: float) -> ThresholdedCounts:
         return float(spent_eps), float(spent_delta)
 
     _, scale = _fit_scale(lambda s: _EpsilonOnly(build(s, 2**40), one_patient), None, epsilon,
-                          1.0 / epsilon)
+                          contributions / epsilon)
     low, high = 0, 1
     while cost(scale, high)[1] > delta:
         low, high = high, high * 2

@@ -68,7 +68,7 @@ def release_counts(planned: PlannedOutput, layout: CellLayout,
 
 def _release_thresholded(planned: PlannedOutput, layout: CellLayout,
                          exact: Mapping[CellKey, int]) -> OutputRelease:
-    mechanism = thresholded_counts(planned.epsilon, planned.delta)
+    mechanism = thresholded_counts(planned.epsilon, planned.delta, planned.max_rows_per_patient)
     by_key = {json.dumps(list(cell)): count for cell, count in exact.items()}
     released = mechanism.release(by_key)
     half = mechanism.accuracy(ALPHA)
@@ -85,7 +85,7 @@ def release_sums(planned: PlannedOutput, layout: CellLayout,
     output = planned.output
     if not isinstance(output, SumOutput):
         raise TypeError("release_sums takes sum outputs")
-    mechanism = sum_mechanism(output, planned.epsilon)
+    mechanism = sum_mechanism(output, planned.epsilon, planned.max_rows_per_patient)
     noisy = mechanism.release(dense(layout, exact))
     step = output.resolution
     half = mechanism.accuracy(ALPHA) * step
@@ -104,7 +104,7 @@ def release_means(planned: PlannedOutput, layout: CellLayout,
     if not isinstance(output, MeanOutput):
         raise TypeError("release_means takes mean outputs")
     centre, _ = mean_centre(output)
-    sum_mech, count_mech = mean_mechanisms(output, planned.epsilon)
+    sum_mech, count_mech = mean_mechanisms(output, planned.epsilon, planned.max_rows_per_patient)
     cells = layout.cells()
     sums = sum_mech.release([exact.get(cell, (0, 0))[0] for cell in cells])
     counts = count_mech.release([exact.get(cell, (0, 0))[1] for cell in cells])
@@ -153,14 +153,20 @@ def _clamp(value: float, bounds: tuple[int, int]) -> float:
 
 def release_quantiles(planned: PlannedOutput, layout: CellLayout,
                       histograms: Mapping[CellKey, Sequence[int]]) -> OutputRelease:
-    """One exponential-mechanism draw per cell; cells are disjoint, so each gets the epsilon.
+    """One exponential-mechanism draw per cell, each calibrated so that a patient's whole
+    contribution (max_rows_per_patient rows) costs at most the output's epsilon.
+
+    With one row per patient the cells are disjoint. With up to k rows a patient can touch
+    several cells, but OpenDP's privacy map here is linear in the rows changed (score
+    sensitivity times rows, and noisy max linear in that), so cells touched by rows adding up to
+    k cost together what one cell with k rows costs: at most epsilon.
 
     `histograms[cell]` counts grid values from lower-1 (anything below) to upper+1 (above).
     """
     output = planned.output
     if not isinstance(output, QuantileOutput):
         raise TypeError("release_quantiles takes quantile outputs")
-    selector = quantile_mechanism(output, planned.epsilon)
+    selector = quantile_mechanism(output, planned.epsilon, planned.max_rows_per_patient)
     candidates = selector.candidates
     rows = []
     for cell in layout.cells():

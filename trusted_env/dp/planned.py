@@ -29,13 +29,13 @@ REFERENCE_CELL_SIZES = (100, 1_000, 10_000)
 
 
 def count_mechanism(planned: PlannedOutput) -> IntegerLaplace:
-    """One patient changes one cell by one: L1 sensitivity 1."""
-    return integer_laplace(1, planned.epsilon)
+    """A patient's rows (one, or at most max_rows_per_patient) add one each to the counts."""
+    return integer_laplace(planned.max_rows_per_patient, planned.epsilon)
 
 
-def sum_mechanism(output: SumOutput, epsilon: float) -> IntegerLaplace:
+def sum_mechanism(output: SumOutput, epsilon: float, rows: int) -> IntegerLaplace:
     lower, upper = output.bounds_in_units()
-    return integer_laplace(max(abs(lower), abs(upper)), epsilon)
+    return integer_laplace(rows * max(abs(lower), abs(upper)), epsilon)
 
 
 def mean_centre(output: MeanOutput) -> tuple[int, int]:
@@ -49,15 +49,17 @@ def mean_centre(output: MeanOutput) -> tuple[int, int]:
     return centre, max(abs(lower - centre), abs(upper - centre))
 
 
-def mean_mechanisms(output: MeanOutput, epsilon: float) -> tuple[IntegerLaplace, IntegerLaplace]:
+def mean_mechanisms(
+    output: MeanOutput, epsilon: float, rows: int
+) -> tuple[IntegerLaplace, IntegerLaplace]:
     """Centred sum and count, each with half the epsilon (as OpenDP's polars dp.mean)."""
     _, sensitivity = mean_centre(output)
-    return integer_laplace(sensitivity, epsilon / 2), integer_laplace(1, epsilon / 2)
+    return integer_laplace(rows * sensitivity, epsilon / 2), integer_laplace(rows, epsilon / 2)
 
 
-def quantile_mechanism(output: QuantileOutput, epsilon: float) -> QuantileSelector:
+def quantile_mechanism(output: QuantileOutput, epsilon: float, rows: int) -> QuantileSelector:
     lower, upper = output.bounds_in_units()
-    return quantile_selector(list(range(lower, upper + 1)), output.quantile, epsilon)
+    return quantile_selector(list(range(lower, upper + 1)), output.quantile, epsilon, rows)
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ def expected_accuracy(planned: PlannedOutput) -> Expected:
     """Mechanism, noise scales and the 95% accuracy of one output, without any data."""
     output = planned.output
     if output.uses_data_keys:
-        threshold = thresholded_counts(planned.epsilon, planned.delta)
+        threshold = thresholded_counts(planned.epsilon, planned.delta,
+                                       planned.max_rows_per_patient)
         half = threshold.accuracy(ALPHA)
         return Expected("OpenDP Laplace with threshold", {"count": threshold.scale}, half,
                         f"counts +/-{half:.1f}; a key is released only if its noisy count "
@@ -83,22 +86,22 @@ def expected_accuracy(planned: PlannedOutput) -> Expected:
         return Expected("OpenDP discrete Laplace", {"count": counts.scale}, half,
                         f"each count +/-{half:.1f} (95%)")
     if isinstance(output, SumOutput):
-        sums = sum_mechanism(output, planned.epsilon)
+        sums = sum_mechanism(output, planned.epsilon, planned.max_rows_per_patient)
         half = sums.accuracy(ALPHA) * output.resolution
         return Expected("OpenDP discrete Laplace", {"sum": sums.scale * output.resolution},
                         half, f"each sum +/-{half:.6g} (95%)")
     if isinstance(output, MeanOutput):
-        return _expected_mean(output, planned.epsilon)
+        return _expected_mean(output, planned.epsilon, planned.max_rows_per_patient)
     if isinstance(output, QuantileOutput):
-        selector = quantile_mechanism(output, planned.epsilon)
+        selector = quantile_mechanism(output, planned.epsilon, planned.max_rows_per_patient)
         return Expected("OpenDP exponential mechanism", {"score": selector.scale}, None,
                         f"one of {len(selector.candidates)} candidates; the error shrinks as "
                         "cells grow (no interval is released for quantiles)")
     raise TypeError(f"unknown output type {type(output).__name__}")
 
 
-def _expected_mean(output: MeanOutput, epsilon: float) -> Expected:
-    sums, counts = mean_mechanisms(output, epsilon)
+def _expected_mean(output: MeanOutput, epsilon: float, rows: int) -> Expected:
+    sums, counts = mean_mechanisms(output, epsilon, rows)
     _, half_range = mean_centre(output)
     sum_half, count_half = sums.accuracy(ALPHA / 2), counts.accuracy(ALPHA / 2)
     step = output.resolution

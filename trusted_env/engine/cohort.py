@@ -20,11 +20,49 @@ NUMERIC_TYPES = (
 )
 
 
+RAW_COHORT = "cohort_rows"
+ROW_NUMBER = "_tre_row_number"
+
+
 def materialise(connection: duckdb.DuckDBPyConnection, plan: Plan) -> dict[str, str]:
-    """Run the cohort SQL once into a temporary table; return its column types."""
-    connection.execute(f"CREATE TEMP TABLE {COHORT} AS {plan.sql}")
+    """Run the cohort SQL once into a temporary table; return its column types.
+
+    With one row per patient the cohort is checked as it is. With a bound k above one, each
+    patient's rows beyond k are dropped before any aggregate (the truncation that makes the
+    declared bound true); which rows are kept depends only on that patient's own rows.
+    """
+    if plan.max_rows_per_patient == 1:
+        connection.execute(f"CREATE TEMP TABLE {COHORT} AS {plan.sql}")
+        check_one_row_per_patient(connection, plan.patient_id_column)
+    else:
+        _truncate(connection, plan)
     described = connection.execute(f"DESCRIBE {COHORT}").fetchall()
     return {str(row[0]): str(row[1]) for row in described}
+
+
+def _truncate(connection: duckdb.DuckDBPyConnection, plan: Plan) -> None:
+    patient = quote(plan.patient_id_column)
+    connection.execute(f"CREATE TEMP TABLE {RAW_COHORT} AS {plan.sql}")
+    check_no_missing_patient(connection, plan.patient_id_column, RAW_COHORT)
+    connection.execute(
+        f"CREATE TEMP TABLE {COHORT} AS SELECT * EXCLUDE ({ROW_NUMBER}) FROM ("  # noqa: S608
+        f"SELECT *, row_number() OVER (PARTITION BY {patient} ORDER BY hash(r)) AS {ROW_NUMBER} "
+        f"FROM {RAW_COHORT} AS r) WHERE {ROW_NUMBER} <= $bound",
+        {"bound": plan.max_rows_per_patient},
+    )
+    connection.execute(f"DROP TABLE {RAW_COHORT}")
+
+
+def check_no_missing_patient(connection: duckdb.DuckDBPyConnection, patient_id: str,
+                             table: str) -> None:
+    row = connection.execute(
+        f"SELECT count({quote(patient_id)}) = count(*) FROM {table}"  # noqa: S608
+    ).fetchall()
+    if not row or row[0][0] is not True:
+        raise ContributionBoundViolated(
+            f"Every cohort row needs a '{patient_id}': at least one row has none.",
+            hint="Filter out rows without a patient id in the cohort SQL.",
+        )
 
 
 def check_one_row_per_patient(connection: duckdb.DuckDBPyConnection, patient_id: str) -> None:

@@ -87,7 +87,8 @@ def compile_job(job_dir: Path, schema: DatasetSchema | None = None) -> Plan:
         for name, relative in sorted(spec.codelists.items())
     }
     outputs = tuple(
-        PlannedOutput(output=output, epsilon=epsilon, delta=delta)
+        PlannedOutput(output=output, epsilon=epsilon, delta=delta,
+                      max_rows_per_patient=spec.max_rows_per_patient)
         for output, (epsilon, delta) in zip(spec.outputs, spec.allocate(), strict=True)
     )
     draft = Plan(
@@ -98,6 +99,7 @@ def compile_job(job_dir: Path, schema: DatasetSchema | None = None) -> Plan:
         sql=sql.strip(),
         codelists=codelists,
         patient_id_column=spec.patient_id_column,
+        max_rows_per_patient=spec.max_rows_per_patient,
         budget=spec.budget,
         outputs=outputs,
         reads={},

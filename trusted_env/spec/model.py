@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from trusted_env.spec.outputs import Identifier, Output
 
 MAX_DELTA = 1e-5
+MAX_ROWS_PER_PATIENT = 1_000
 
 
 class Budget(BaseModel):
@@ -38,6 +39,14 @@ class JobSpec(BaseModel):
         description="Table name -> CSV file (relative to the job folder) exposed to the SQL.",
     )
     patient_id_column: Identifier = "patient_id"
+    max_rows_per_patient: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_ROWS_PER_PATIENT,
+        description="1: the cohort must have one row per patient (checked). Above 1: rows "
+        "beyond this many per patient are dropped before aggregation, and every output's noise "
+        "grows with the bound.",
+    )
     budget: Budget
     outputs: tuple[Output, ...] = Field(min_length=1)
 

@@ -33,6 +33,9 @@ class PlannedOutput(BaseModel):
     output: Output
     epsilon: float = Field(gt=0, allow_inf_nan=False)
     delta: float = Field(ge=0, allow_inf_nan=False)
+    max_rows_per_patient: int = Field(
+        ge=1, description="How many cohort rows one patient can contribute to this output."
+    )
 
 
 class Plan(BaseModel):
@@ -46,6 +49,7 @@ class Plan(BaseModel):
     sql: str = Field(min_length=1)
     codelists: dict[Identifier, Codelist]
     patient_id_column: Identifier
+    max_rows_per_patient: int = Field(ge=1)
     budget: Budget
     outputs: tuple[PlannedOutput, ...] = Field(min_length=1)
     reads: dict[str, tuple[str, ...]] = Field(

@@ -55,6 +55,7 @@ class PlanReview(_Frozen):
     sql: str
     codelists: dict[str, int]
     reads: dict[str, tuple[str, ...]]
+    max_rows_per_patient: int
     epsilon: float
     delta: float
     outputs: tuple[OutputReview, ...]
@@ -94,6 +95,7 @@ def review_plan(plan: Plan, schema: DatasetSchema) -> PlanReview:
         job_name=plan.job_name, job_description=plan.job_description, plan_hash=plan.hash,
         dataset_schema=plan.dataset_schema, schema_hash=plan.schema_hash, sql=plan.sql,
         codelists={name: len(codelist.rows) for name, codelist in plan.codelists.items()},
-        reads=plan.reads, epsilon=plan.budget.epsilon, delta=plan.budget.delta,
+        reads=plan.reads, max_rows_per_patient=plan.max_rows_per_patient,
+        epsilon=plan.budget.epsilon, delta=plan.budget.delta,
         outputs=tuple(_output_review(planned, schema) for planned in plan.outputs),
     )

@@ -46,6 +46,8 @@ def check_plan(plan: Plan, schema: DatasetSchema, *, fill_reads: bool = False) -
             hint="Add it to the outer SELECT.",
         )
     for planned in plan.outputs:
+        if planned.max_rows_per_patient != plan.max_rows_per_patient:
+            raise SpecError("Every output must use the plan's max_rows_per_patient.")
         _check_output_columns(planned.output, columns)
         cell_count(planned.output.group_by, schema)
     if math.fsum(p.epsilon for p in plan.outputs) > plan.budget.epsilon:
