@@ -86,7 +86,7 @@ def compute_all_exact(plan: Plan, dataset_path: Path, schema: DatasetSchema,
     check_plan(plan, schema)
     connection = open_dataset(dataset_path, limits, plan.codelists)
     try:
-        check_dataset_matches_schema(connection, schema)
+        check_dataset_matches_schema(connection, schema, timeout_seconds=limits.timeout_seconds)
         with query_deadline(connection, limits.timeout_seconds):
             say("building the cohort")
             types = cohort.materialise(connection, plan)
