@@ -8,14 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import yaml
+
 from tests.conftest import JOBS, REPO
 
 
-def tre(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+def tre(*args: str, cwd: Path = REPO,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "trusted_env.cli.app", *args],
         cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
 
 
@@ -50,10 +54,23 @@ def test_run_writes_release_and_shows_exact_values(tmp_path: Path, dummy_dataset
     assert (out / "uptake_by_region.csv").read_text().startswith("region,estimate,ci_low,ci_high")
 
 
-def test_every_example_job_runs_on_dummy_data(tmp_path: Path, dummy_dataset: Path) -> None:
-    for job in sorted(path for path in JOBS.iterdir() if (path / "job.yaml").is_file()):
-        result = tre("run", str(job), "--dataset", str(dummy_dataset), "--out", str(tmp_path))
-        assert result.returncode == 0, f"{job.name}: {result.stderr}"
+EXAMPLE_JOBS = sorted(path for path in JOBS.iterdir() if (path / "job.yaml").is_file())
+
+
+@pytest.mark.parametrize("job", EXAMPLE_JOBS, ids=[job.name for job in EXAMPLE_JOBS])
+def test_every_example_job_runs_on_dummy_data(
+    job: Path, tmp_path_factory: pytest.TempPathFactory, dummy_dataset: Path
+) -> None:
+    """Each job on its schema's dummy data: the shared fixture, or one generated on first use
+    in a temporary dummy-data folder (as `tre run` does in a fresh clone)."""
+    dataset_schema = yaml.safe_load((job / "job.yaml").read_text())["dataset"]
+    dataset = ["--dataset", str(dummy_dataset)] if dataset_schema == "primary_care" else []
+    dummy_dir = tmp_path_factory.getbasetemp() / "dummy_data_for_jobs"
+    out = tmp_path_factory.mktemp("out")
+    result = tre("run", str(job), *dataset, "--out", str(out),
+                 env={"TRE_DUMMY_DATA_DIR": str(dummy_dir)})
+    assert result.returncode == 0, f"{job.name}: {result.stderr}"
+    assert (out / "release.json").is_file()
 
 
 def test_bad_input_is_one_clear_message_and_exit_code_2(tmp_path: Path) -> None:
