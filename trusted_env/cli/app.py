@@ -28,9 +28,21 @@ EXIT_BUG = 1
 
 def _register_commands() -> None:
     # Imported here so that `tre --help` stays fast and each group owns its module.
-    from trusted_env.cli import researcher
+    from trusted_env.cli import admin, audit, dataset, dummy, researcher, users, worker
 
     researcher.register(app)
+    dummy.register(app)
+    dataset.register(app)
+    users.register(app)
+    admin.register(app)
+    worker.register(app)
+    audit.register(app)
+
+    from trusted_env.cli import client, demo, serve
+
+    serve.register(app)
+    client.register(app)
+    demo.register(app)
 
 
 def main() -> None:

@@ -105,6 +105,8 @@ class _ValueOutput(_OutputBase):
 
 def _grid_units(value: float, resolution: float, what: str) -> int:
     units = value / resolution
+    if not math.isfinite(units):
+        raise ValueError(f"{what} {value} is too far from 0 for the resolution {resolution}")
     if not math.isclose(units, round(units), rel_tol=0, abs_tol=1e-9):
         raise ValueError(f"{what} {value} is not a multiple of the resolution {resolution}")
     return round(units)

@@ -1,0 +1,1 @@
+"""One router per resource: runs, datasets, releases, users and tokens, audit."""
