@@ -15,16 +15,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trusted_env.control import audit, datasets, ledger
 from trusted_env.control.roles import Actor, Permission
 from trusted_env.control.tables import Dataset, Decision, ReleaseRecord, Run, User, utcnow
-from trusted_env.errors import ConflictError, NotFoundError, PermissionDenied, SpecError
+from trusted_env.errors import ConflictError, NotFoundError, PermissionDenied
 from trusted_env.spec.plan import Plan
-from trusted_env.validation.messages import describe_validation_error
+from trusted_env.validation.messages import parse_model
 from trusted_env.validation.plan_checks import check_plan
 
 
@@ -189,13 +189,8 @@ def run_view(session: Session, actor: Actor, run: Run) -> RunView:
 
 def parse_plan(text: str) -> Plan:
     """A canonical plan from its JSON text, with a readable error naming bad fields."""
-    try:
-        return Plan.model_validate_json(text)
-    except ValidationError as exc:
-        raise SpecError(
-            f"The plan is invalid: {describe_validation_error(exc)}",
-            hint="Submit the plan that `tre check` compiles from the job folder.",
-        ) from None
+    return parse_model(Plan, text, "The plan",
+                       "Submit the plan that `tre check` compiles from the job folder.")
 
 
 def submit_run(session: Session, actor: Actor, dataset_name: str, plan: Plan) -> RunView:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
 from trusted_env.errors import SpecError
 from trusted_env.schema.model import DatasetSchema
-from trusted_env.validation.messages import describe_validation_error
+from trusted_env.validation.messages import load_yaml_model
 
 SCHEMA_DIR = Path(__file__).parent / "definitions"
 
@@ -33,14 +30,4 @@ def resolve_schema_path(name_or_path: str | Path) -> Path:
 
 def load_schema(name_or_path: str | Path) -> DatasetSchema:
     path = resolve_schema_path(name_or_path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SpecError(f"Schema file {path} is not valid YAML: {exc}") from None
-    try:
-        return DatasetSchema.model_validate(raw)
-    except ValidationError as exc:
-        raise SpecError(
-            f"Schema file {path} is invalid: {describe_validation_error(exc)}",
-            hint="Fix the fields named above.",
-        ) from None
+    return load_yaml_model(path, DatasetSchema, f"Schema file {path}", "Fix the fields named.")

@@ -6,14 +6,13 @@ import csv
 import io
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from trusted_env.errors import SpecError
 from trusted_env.schema import DatasetSchema, load_schema
 from trusted_env.spec.model import JobSpec
 from trusted_env.spec.plan import Codelist, Plan, PlannedOutput
-from trusted_env.validation.messages import describe_validation_error
+from trusted_env.validation.messages import describe_validation_error, load_yaml_model
 from trusted_env.validation.plan_checks import check_plan
 
 SPEC_FILE = "job.yaml"
@@ -27,17 +26,8 @@ def load_spec(job_dir: Path) -> JobSpec:
             f"No {SPEC_FILE} in {job_dir}.",
             hint="A job is a folder with a job.yaml spec; see README 'Writing a job'.",
         )
-    try:
-        raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{spec_path} is not valid YAML: {exc}") from None
-    try:
-        return JobSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise SpecError(
-            f"{spec_path} is invalid: {describe_validation_error(exc)}",
-            hint="Run `tre schema --job` for the full spec format.",
-        ) from None
+    return load_yaml_model(spec_path, JobSpec, str(spec_path),
+                           "Run `tre schema --job` for the full spec format.")
 
 
 def _read_inside(job_dir: Path, relative: str, what: str) -> str:

@@ -1,8 +1,20 @@
-"""Turn pydantic validation errors into one readable sentence per problem."""
+"""Parse input into pydantic models, turning validation errors into one readable message.
+
+Every file or document a user writes (schemas, job specs, plans, import rules) goes through
+here, so they all fail the same way: a `SpecError` naming each bad field.
+"""
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from trusted_env.errors import SpecError
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -11,3 +23,23 @@ def describe_validation_error(exc: ValidationError) -> str:
         location = ".".join(str(part) for part in error["loc"]) or "(top level)"
         problems.append(f"{location}: {error['msg']}")
     return "; ".join(problems)
+
+
+def parse_model(model: type[Model], raw: object, what: str, hint: str | None = None) -> Model:
+    """Validate `raw` (parsed YAML or JSON text) as `model`; `what` names it in the error."""
+    try:
+        if isinstance(raw, str | bytes):
+            return model.model_validate_json(raw)
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(f"{what} is invalid: {describe_validation_error(exc)}",
+                        hint=hint) from None
+
+
+def load_yaml_model(path: Path, model: type[Model], what: str, hint: str | None = None) -> Model:
+    """Read a YAML file and validate it as `model`."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{what} is not valid YAML: {exc}") from None
+    return parse_model(model, raw, what, hint)
