@@ -1,4 +1,4 @@
-"""Importing NHS England's Artificial HES (tests/data/artificial_hes) with the hes_apc schema.
+"""Importing NHS England's Artificial HES (tests/data/artificial_hes) with the hes schema.
 
 Expected numbers are checked against the raw CSV read independently with Python's csv module,
 so a wrong count in the importer cannot also be a wrong count in the test.
@@ -29,6 +29,7 @@ from trusted_env.importing import (
     summary_path,
 )
 from trusted_env.schema import load_schema
+from trusted_env.schema.loader import available_schemas
 
 HES = Path(__file__).parent / "data" / "artificial_hes"
 APC = HES / "apc__artificial_hes_apc_0102_truncated.csv"
@@ -58,7 +59,7 @@ def _raw(path: Path) -> list[dict[str, str]]:
 
 
 def _import(out: Path) -> Imported:
-    summary = import_extract_by_name("hes_apc", HES, out)
+    summary = import_extract_by_name("hes", HES, out)
     return Imported(summary, out, out.with_name(f"{out.stem}.rejects.csv"))
 
 
@@ -73,6 +74,18 @@ def _rows(dataset: Path, sql: str) -> list[tuple[Any, ...]]:
         return list(conn.execute(sql).fetchall())
     finally:
         conn.close()
+
+
+def test_one_hes_schema_holds_all_three_extracts(hes: Imported) -> None:
+    assert (hes.summary.schema_name, hes.summary.schema_version) == ("hes", 1)
+    assert [table.table for table in hes.summary.tables] == [
+        "hes_apc",
+        "hes_apc_diagnoses",
+        "hes_apc_procedures",
+        "hes_ae",
+        "hes_op",
+    ]
+    assert "hes_apc" not in available_schemas()  # the old name is gone, not a second schema
 
 
 def test_counts_match_the_extract(hes: Imported) -> None:
@@ -236,7 +249,7 @@ def test_infant_age_codes_map_to_age_zero_and_a_band(hes: Imported) -> None:
 
 
 def test_loaded_values_lie_within_the_declared_domains(hes: Imported) -> None:
-    schema = load_schema("hes_apc")
+    schema = load_schema("hes")
     checked = 0
     for table_name, table in schema.tables.items():
         for column_name, column in table.columns.items():
@@ -265,7 +278,7 @@ def test_codes_and_labels_come_from_the_data_dictionary() -> None:
                 found.append(match.group(1))
         return found
 
-    schema = load_schema("hes_apc")
+    schema = load_schema("hes")
     apc = schema.tables["hes_apc"].columns
     for column, field in (
         ("admission_method", "ADMIMETH"),
@@ -275,7 +288,7 @@ def test_codes_and_labels_come_from_the_data_dictionary() -> None:
         ("ethnicity_code", "ETHNOS"),
     ):
         assert list(apc[column].domain or ()) == codes(field), column
-    rules = load_import_rules(resolve_rules_path("hes_apc"), schema).tables["hes_apc"].columns
+    rules = load_import_rules(resolve_rules_path("hes"), schema).tables["hes_apc"].columns
     for column, field in (
         ("sex", "SEX"),
         ("ethnicity", "ETHNOS"),
@@ -298,7 +311,7 @@ def test_rows_are_stored_in_file_order(hes: Imported) -> None:
 def test_the_dataset_passes_the_runners_drift_check(hes: Imported) -> None:
     conn = duckdb.connect(str(hes.dataset), read_only=True)
     try:
-        check_dataset_matches_schema(conn, load_schema("hes_apc"))
+        check_dataset_matches_schema(conn, load_schema("hes"))
     finally:
         conn.close()
 
@@ -350,12 +363,12 @@ def test_the_wrong_hes_file_fails_closed(tmp_path: Path) -> None:
     shutil.copy(AE, extract / AE.name)
     shutil.copy(OP, extract / OP.name)
     with pytest.raises(ExtractError, match=r"matches 'apc\*\.csv' \(the files of table hes_apc\)"):
-        import_extract_by_name("hes_apc", extract, tmp_path / "hes.duckdb")
+        import_extract_by_name("hes", extract, tmp_path / "hes.duckdb")
     shutil.copy(OP, extract / "apc_from_the_wrong_system.csv")  # outpatients, not APC
     with pytest.raises(
         ExtractError,
         match=r"apc_from_the_wrong_system.csv lacks columns that table hes_apc is loaded from: "
         r"EPIKEY, EPISTART, EPIEND, EPIORDER, .* and \d+ more\. Is this the right file",
     ):
-        import_extract_by_name("hes_apc", extract, tmp_path / "hes.duckdb")
+        import_extract_by_name("hes", extract, tmp_path / "hes.duckdb")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["extract"]

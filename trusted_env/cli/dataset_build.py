@@ -25,7 +25,7 @@ from trusted_env.importing import (
 def build_dataset_command(
     schema: Annotated[
         str,
-        typer.Option("--schema", help="Bundled schema name (e.g. hes_apc) or schema YAML path."),
+        typer.Option("--schema", help="Bundled schema name (e.g. hes) or schema YAML path."),
     ],
     from_csv: Annotated[
         Path, typer.Option("--from-csv", help="Directory holding the extract's CSV files.")

@@ -68,8 +68,8 @@ class RowContext:
     """The rows being generated: whose they are, their event dates and the ages used by rules.
 
     `age` is the age on the event date for child rows and the age at `as_of` for population
-    rows; `day` is None while the population's timeline is still being drawn. `ordinal` and
-    `position` number the rows for `sequence` hints.
+    rows; `day` is None while the population's timeline is still being drawn. `ordinal`,
+    `position` and `serial` number the rows for `sequence` hints (see `rows.StreamRows`).
     """
 
     pop: Population
@@ -79,6 +79,7 @@ class RowContext:
     label: str
     ordinal: IntArray
     position: IntArray
+    serial: IntArray
 
     @property
     def size(self) -> int:
@@ -93,6 +94,7 @@ class RowContext:
             label=self.label,
             ordinal=self.ordinal[selector],
             position=self.position[selector],
+            serial=self.serial[selector],
         )
 
 
@@ -104,8 +106,12 @@ def row_context(
     numbering: tuple[IntArray, IntArray] | None = None,
     *,
     ages_at_as_of: bool = False,
+    serial: IntArray | None = None,
 ) -> RowContext:
-    """Rows of `pidx` on `day`, with ages on that day (or at `as_of`, as for population rows)."""
+    """Rows of `pidx` on `day`, with ages on that day (or at `as_of`, as for population rows).
+
+    `numbering` is (ordinal, position); `serial` defaults to the ordinal.
+    """
     if day is None or ages_at_as_of:
         age = pop.age_at_as_of(pidx)
     else:
@@ -114,4 +120,6 @@ def row_context(
         np.arange(pidx.size, dtype=np.int64),
         np.ones(pidx.size, dtype=np.int64),
     )
-    return RowContext(pop, pidx, day, age, label, ordinal, position)
+    return RowContext(
+        pop, pidx, day, age, label, ordinal, position, ordinal if serial is None else serial
+    )

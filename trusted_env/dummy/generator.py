@@ -17,7 +17,7 @@ from trusted_env.errors import SpecError
 from trusted_env.schema.model import DatasetSchema
 
 # Bump whenever the same schema, size and seed would give different data.
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 MAX_PATIENTS = 100_000_000
 
 Progress = Callable[[str, int, int], None]
@@ -110,8 +110,8 @@ class _StreamDraws:
             rows = draw_rows(stream, self._pop, table_name, self._seed, self)
         finally:
             self._drawing.discard(key)
-        if stream.rows.same_as is None:
-            rows = StreamRows(rows.pidx, rows.day, rows.ordinal + self._next_ordinal, rows.position)
+        if stream.rows.same_as is None or stream.rows.each is not None:
+            rows = rows.numbered_from(self._next_ordinal, fresh=stream.rows.same_as is not None)
             self._next_ordinal += rows.pidx.size
         if key in self._shared:
             self._drawn[key] = rows

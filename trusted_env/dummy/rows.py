@@ -32,22 +32,41 @@ class StreamRows:
 
     `ordinal` identifies the drawn row (rows copied with same_as keep their source's) and
     `position` numbers the rows made from one source row (1 for rows drawn directly).
+    `serial` identifies the row itself: the ordinal, except for rows made with `each`, which get
+    a fresh one each; rows copied from those take it as their ordinal (e.g. the diagnoses of
+    the second episode of a hospital spell link to that episode, not to the spell).
     """
 
     pidx: IntArray
     day: DayArray
     ordinal: IntArray
     position: IntArray
+    serial: IntArray
 
     @classmethod
     def drawn(cls, pidx: IntArray, day: DayArray) -> StreamRows:
         size = pidx.size
         ones = np.ones(size, dtype=np.int64)
-        return cls(pidx, day, np.arange(size, dtype=np.int64), ones)
+        numbers = np.arange(size, dtype=np.int64)
+        return cls(pidx, day, numbers, ones, numbers)
 
     def take(self, selector: IntArray) -> StreamRows:
         return StreamRows(
-            self.pidx[selector], self.day[selector], self.ordinal[selector], self.position[selector]
+            self.pidx[selector],
+            self.day[selector],
+            self.ordinal[selector],
+            self.position[selector],
+            self.serial[selector],
+        )
+
+    def numbered_from(self, first: int, *, fresh: bool) -> StreamRows:
+        """Identifiers offset by `first`, so they are unique in the dataset: ordinals and serials
+        of rows drawn directly; only the serials of rows made with `each` (`fresh`), whose
+        ordinals link to their source rows."""
+        if fresh:
+            return StreamRows(self.pidx, self.day, self.ordinal, self.position, self.serial + first)
+        return StreamRows(
+            self.pidx, self.day, self.ordinal + first, self.position, self.serial + first
         )
 
 
@@ -129,7 +148,10 @@ def _each(source: StreamRows, each: EachHint | None, rng: np.random.Generator) -
     first_of_owner = np.repeat(np.cumsum(counts) - counts, counts)
     expanded = source.take(owner)
     position = np.arange(owner.size, dtype=np.int64) - first_of_owner + 1
-    return StreamRows(expanded.pidx, expanded.day, expanded.ordinal, position)
+    # Each new row links to its source row (its serial) and has a serial of its own, which
+    # the caller makes unique in the dataset.
+    serial = np.arange(owner.size, dtype=np.int64)
+    return StreamRows(expanded.pidx, expanded.day, expanded.serial, position, serial)
 
 
 def _counts(

@@ -125,7 +125,8 @@ def build_streams(
     for stream in default_streams(table):
         rows = draws(f"{name}.{stream.name}")
         numbering = (rows.ordinal, rows.position)
-        ctx = row_context(pop, rows.pidx, rows.day, f"{name}.{stream.name}", numbering)
+        label = f"{name}.{stream.name}"
+        ctx = row_context(pop, rows.pidx, rows.day, label, numbering, serial=rows.serial)
         columns = builder.value_columns(stream.columns, set())
         parts.append((rows, builder.fill(ctx, stream.name, columns, stream.columns, {})))
     # Frames are built once every stream has added its strings to the shared vocabularies.
@@ -177,7 +178,7 @@ def _uses_columns(hint: ColumnHint) -> bool:
     """True if the hint reads another column of the same rows (so that column comes first)."""
     if hint.date is not None and hint.date.after is not None:
         return True
-    if hint.age is not None and hint.age.at != "event":
+    if hint.age is not None and (hint.age.at != "event" or hint.age.since is not None):
         return True
     return any(_uses_columns(case.use) for case in hint.cases)
 

@@ -179,6 +179,8 @@ class _Checker:
                 self.add(where, f"an age cannot fill a {kind.value} column")
             if hint.age.at != "event":
                 self._date_column(where, table, hint.age.at)
+            if hint.age.since is not None:
+                self._date_column(where, table, hint.age.since)
 
     def _date_column(self, where: str, table: Table, name: str) -> None:
         found = table.columns.get(name)

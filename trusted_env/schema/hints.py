@@ -69,8 +69,9 @@ with `each: {fixed: n}` or `each: {poisson: mean, max: n}` every source row give
 1 + Poisson(mean), rows, e.g. the diagnoses of each hospital episode). `max` caps the rows per
 patient; multipliers (`by_age`, `by`, `by_trait`) apply to all kinds but `fixed` and `same_as`.
 `window` narrows the event dates: `registered` (default true: inside the registration record;
-false: from birth), `min_age`, `max_age`, `lookback_years`, `start`, `end`; `at: death` (or birth, record_start, record_end) puts every row on that date of
-the patient, and patients without it (the living, open records) get no rows.
+false: from birth), `min_age`, `max_age`, `lookback_years`, `start`, `end`; `at: death` (or
+birth, record_start, record_end) puts every row on that date of the patient, and patients
+without it (the living, open records) get no rows.
 
 A table of contiguous periods (e.g. practice registrations) uses `spells: {start: col, end: col,
 count: {"1": 0.7, "2": 0.3}}`: the record is cut into that many periods; the last one ends at
@@ -82,10 +83,15 @@ Columns (`Column.generate`, or a stream's `columns:` entry) take at most one val
 clipping, `round` decimals and an additive `shift_by_age` curve), or `date` (`at:` event, birth,
 death, record_start or record_end; `after:` another date column of the same rows; `offset_days:`
 a distribution of days to add; `round_to:` day, month or year), `age` (the age in whole
-`years` or `days` on the event date or `at:` another date column), or `sequence` (row
-identifiers, `of: row` by default: unique within a stream and equal for rows copied from it
-with `same_as`, so they link tables, e.g. an episode key; `of: position` numbers the rows made
-from one source row 1, 2, ...; optional `start` and string `prefix`). `null_fraction` blanks
+`years` or `days` on the event date or `at:` another date column; with `since:` another date
+column, the time from that date instead of from birth, e.g. a length of stay in days from
+admission to discharge, null where either date is null), or `sequence` (row identifiers,
+`of: row` by default: unique within a stream and equal for rows copied from it with `same_as`,
+so they link tables, e.g. an episode key; `of: position` numbers the rows made from one source
+row 1, 2, ...; `of: copy` gives each row made with `each` an identifier of its own, unique in
+the dataset, which rows copied in turn from these rows see as `of: row` (e.g. the later
+episodes of a spell: `of: row` is the spell, `of: copy` the episode, and their diagnoses'
+`of: row` that episode); optional `start` and string `prefix`). `null_fraction` blanks
 that share of values (nullable columns only). `cases` is a list of `{when: Condition, use:
 ColumnHint}`; the first matching case wins. `per_patient: key` draws the value once per
 patient and reuses it on all that patient's rows, in every table whose hint uses the same key
@@ -253,18 +259,21 @@ class DateHint(_Hint):
 
 class SequenceHint(_Hint):
     """Row identifiers: `row` numbers each drawn row (shared by rows copied with same_as);
-    `position` numbers the rows made from one source row (1, 2, ...)."""
+    `position` numbers the rows made from one source row (1, 2, ...); `copy` numbers each
+    row made with `each` on its own (otherwise the same as `row`)."""
 
-    of: Literal["row", "position"] = "row"
+    of: Literal["row", "position", "copy"] = "row"
     start: int = Field(default=1, ge=0)
     prefix: str = ""
 
 
 class AgeHint(_Hint):
-    """The patient's age on the row's event date, or on another date column of the row."""
+    """The patient's age on the row's event date, or on another date column of the row;
+    with `since` (another date column), the time from that date instead of from birth."""
 
     at: str = "event"
     unit: Literal["years", "days"] = "years"
+    since: str | None = None
 
 
 class ColumnHint(_Hint):
