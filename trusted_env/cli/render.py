@@ -67,8 +67,9 @@ def _fmt(value: float | None, output: OutputRelease) -> str:
     if value is None:
         return "-"
     if output.type in COUNT_TYPES:
-        # Post-processing: counts are shown clamped at zero; the release keeps the signed value.
-        return f"{max(value, 0):,.0f}"
+        # Signed, as released: clamping at zero would make a small count's interval look
+        # narrower and more certain than it is.
+        return f"{value:,.0f}"
     if abs(value) < 1:
         return f"{value:.4f}"
     return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"

@@ -40,6 +40,9 @@ class Release(_Frozen):
     plan_hash: str
     dataset_schema: str
     schema_hash: str
+    max_rows_per_patient: int = Field(
+        default=1, ge=1, description="Rows one patient could contribute (1: one row each)."
+    )
     epsilon_spent: float
     delta_spent: float
     created_at: datetime
