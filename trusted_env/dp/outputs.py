@@ -15,7 +15,7 @@ from trusted_env.dp.mechanisms import thresholded_counts
 from trusted_env.dp.planned import (
     ALPHA,
     count_mechanism,
-    mean_centre,
+    mean_grid,
     mean_mechanisms,
     quantile_mechanism,
     sum_mechanism,
@@ -99,28 +99,29 @@ def release_sums(planned: PlannedOutput, layout: CellLayout,
 
 def release_means(planned: PlannedOutput, layout: CellLayout,
                   exact: Mapping[CellKey, tuple[int, int]]) -> OutputRelease:
-    """Mean = centre + noisy centred sum / noisy count, each with half the epsilon."""
+    """Mean = centre + noisy centred sum / noisy count, each with half the epsilon.
+
+    `exact[cell]` is (sum of centred values, count) on the mean's working grid (`mean_grid`).
+    """
     output = planned.output
     if not isinstance(output, MeanOutput):
         raise TypeError("release_means takes mean outputs")
-    centre, _ = mean_centre(output)
+    grid = mean_grid(output)
     sum_mech, count_mech = mean_mechanisms(output, planned.epsilon, planned.max_rows_per_patient)
     cells = layout.cells()
     sums = sum_mech.release([exact.get(cell, (0, 0))[0] for cell in cells])
     counts = count_mech.release([exact.get(cell, (0, 0))[1] for cell in cells])
     # Each interval at alpha/2: both hold together with probability >= 95%.
     sum_half, count_half = sum_mech.accuracy(ALPHA / 2), count_mech.accuracy(ALPHA / 2)
-    lower, upper = output.bounds_in_units()
-    step = output.resolution
     rows = []
     for cell, noisy_sum, noisy_count in zip(cells, sums, counts, strict=True):
         est, low, high = mean_interval(noisy_sum, noisy_count, sum_half, count_half,
-                                       centre, (lower, upper))
-        rows.append(_row(layout.group_columns, cell, _scaled(est, step), _scaled(low, step),
-                         _scaled(high, step)))
+                                       grid.centre, grid.bounds)
+        rows.append(_row(layout.group_columns, cell, _scaled(est, grid.step),
+                         _scaled(low, grid.step), _scaled(high, grid.step)))
     return _release(
         planned, layout, "OpenDP discrete Laplace (make_laplace) on centred sum and count",
-        {"centred_sum": sum_mech.scale * step, "count": count_mech.scale},
+        {"centred_sum": grid.value(sum_mech.scale), "count": count_mech.scale},
         "95% interval from the sum and count intervals (each at 97.5%), within the bounds",
         rows)
 

@@ -38,15 +38,46 @@ def sum_mechanism(output: SumOutput, epsilon: float, rows: int) -> IntegerLaplac
     return integer_laplace(rows * max(abs(lower), abs(upper)), epsilon)
 
 
+@dataclass(frozen=True)
+class MeanGrid:
+    """The integer grid a mean is summed on, centred on the exact midpoint of its bounds.
+
+    Each value v (in grid units of the output's resolution) enters the sum as
+    `factor * v - centre`. When the midpoint is a grid point, factor is 1 and each patient moves
+    the sum by at most half the range. When it falls between two grid points (bounds [0, 1]:
+    every proportion), values are doubled (factor 2) so the midpoint becomes a grid point:
+    a patient then moves the sum by at most the range in half-units, i.e. half the range,
+    instead of the whole range that centring on a grid point next to the midpoint would allow.
+    """
+
+    factor: int
+    centre: int
+    sensitivity: int
+    bounds: tuple[int, int]
+    step: float
+
+    def value(self, working: float) -> float:
+        """A number on the working grid, in the output's units."""
+        return working * self.step
+
+
+def mean_grid(output: MeanOutput) -> MeanGrid:
+    lower, upper = output.bounds_in_units()
+    factor = 1 if (lower + upper) % 2 == 0 else 2
+    centre = factor * (lower + upper) // 2
+    return MeanGrid(factor, centre, factor * (upper - lower) // 2,
+                    (factor * lower, factor * upper), output.resolution / factor)
+
+
 def mean_centre(output: MeanOutput) -> tuple[int, int]:
-    """Midpoint of the bounds on the grid, and the centred sum's sensitivity.
+    """Midpoint of the bounds and the centred sum's per-row sensitivity, on the mean's working
+    grid (grid units, or half-units when the midpoint falls between grid points: `mean_grid`).
 
     Summing (value - midpoint) bounds each patient's contribution by half the range instead of
     the largest absolute bound, which can halve the noise at the same epsilon.
     """
-    lower, upper = output.bounds_in_units()
-    centre = (lower + upper) // 2
-    return centre, max(abs(lower - centre), abs(upper - centre))
+    grid = mean_grid(output)
+    return grid.centre, grid.sensitivity
 
 
 def mean_mechanisms(
@@ -102,18 +133,18 @@ def expected_accuracy(planned: PlannedOutput) -> Expected:
 
 def _expected_mean(output: MeanOutput, epsilon: float, rows: int) -> Expected:
     sums, counts = mean_mechanisms(output, epsilon, rows)
-    _, half_range = mean_centre(output)
+    grid = mean_grid(output)
     sum_half, count_half = sums.accuracy(ALPHA / 2), counts.accuracy(ALPHA / 2)
-    step = output.resolution
-    # |(S+e1)/(C+e2) - S/C| <= (|e1| + |S/C| |e2|) / (C - |e2|), and |S/C| <= half_range.
+    # |(S+e1)/(C+e2) - S/C| <= (|e1| + |S/C| |e2|) / (C - |e2|), and |S/C| <= half the range.
     widths = [
-        f"n={n:,}: +/-{(sum_half + half_range * count_half) / (n - count_half) * step:.3g}"
+        f"n={n:,}: +/-"
+        f"{grid.value((sum_half + grid.sensitivity * count_half) / (n - count_half)):.3g}"
         for n in REFERENCE_CELL_SIZES
         if n > count_half
     ]
     return Expected(
         "OpenDP discrete Laplace on centred sum and count",
-        {"centred_sum": sums.scale * step, "count": counts.scale},
+        {"centred_sum": grid.value(sums.scale), "count": counts.scale},
         None,
         "mean within (95%), for a cell of " + "; ".join(widths),
     )

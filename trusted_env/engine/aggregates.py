@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from trusted_env.dp.cells import CellKey, CellLayout
-from trusted_env.dp.planned import mean_centre
+from trusted_env.dp.planned import mean_grid
 from trusted_env.spec.outputs import (
     HistogramOutput,
     MeanOutput,
@@ -33,11 +33,17 @@ def quote(identifier: str) -> str:
 
 @dataclass
 class _Query:
-    """A grouped SELECT over the cohort, built up with parameters."""
+    """A grouped SELECT over the cohort, built up with parameters.
+
+    Public keys are enforced on the grouped result rather than on every cohort row: the cells
+    kept are the same (a row with an undeclared key only ever lands in a cell that is dropped),
+    and testing a few hundred cells is far cheaper than testing every row.
+    """
 
     filters: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     keys: list[str] = field(default_factory=list)
+    cell_filters: list[str] = field(default_factory=list)
 
     def param(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -46,9 +52,13 @@ class _Query:
 
     def sql(self, measures: Sequence[str]) -> str:
         where = " AND ".join(self.filters) or "TRUE"
-        select = ", ".join([*self.keys, *measures])
+        keys = [f"{key} AS k{position}" for position, key in enumerate(self.keys)]
+        select = ", ".join([*keys, *measures])
         group = " GROUP BY ALL" if self.keys else ""
-        return f"SELECT {select} FROM {COHORT} WHERE {where}{group}"  # noqa: S608
+        grouped = f"SELECT {select} FROM {COHORT} WHERE {where}{group}"  # noqa: S608
+        if not self.cell_filters:
+            return grouped
+        return f"SELECT * FROM ({grouped}) AS cells WHERE {' AND '.join(self.cell_filters)}"  # noqa: S608
 
 
 def _base_query(output: Output, layout: CellLayout) -> _Query:
@@ -56,11 +66,10 @@ def _base_query(output: Output, layout: CellLayout) -> _Query:
     if output.where is not None:
         query.filters.append(f"{quote(output.where)} IS TRUE")
     for position, column in enumerate(layout.group_columns):
-        key = f"CAST({quote(column)} AS VARCHAR)"
-        query.keys.append(key)
+        query.keys.append(f"CAST({quote(column)} AS VARCHAR)")
         if layout.key_sets is not None:
             keys = query.param(list(layout.key_sets[position]))
-            query.filters.append(f"{key} IN (SELECT unnest({keys}::VARCHAR[]))")
+            query.cell_filters.append(f"k{position} IN (SELECT unnest({keys}::VARCHAR[]))")
     return query
 
 
@@ -109,12 +118,14 @@ def sum_cells(connection: duckdb.DuckDBPyConnection, output: SumOutput,
 
 def mean_cells(connection: duckdb.DuckDBPyConnection, output: MeanOutput,
                layout: CellLayout) -> dict[CellKey, tuple[int, int]]:
+    """Per cell: sum of centred values on the mean's working grid (`mean_grid`), and count."""
     query = _base_query(output, layout)
     lower, upper = output.bounds
     units = _grid_units(_value(output, query), query, lower, upper, output.resolution)
-    centre, _ = mean_centre(output)
+    grid = mean_grid(output)
+    centred = f"{query.param(grid.factor)} * {units} - {query.param(grid.centre)}"
     width = len(layout.group_columns)
-    rows = _fetch(connection, query, [f"sum({units} - {query.param(centre)})", "count(*)"])
+    rows = _fetch(connection, query, [f"sum({centred})", "count(*)"])
     return {_split(row, width)[0]: (int(row[width]), int(row[width + 1])) for row in rows}
 
 

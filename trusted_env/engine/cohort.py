@@ -33,9 +33,15 @@ def materialise(connection: duckdb.DuckDBPyConnection, plan: Plan) -> dict[str, 
     """
     if plan.max_rows_per_patient == 1:
         connection.execute(f"CREATE TEMP TABLE {COHORT} AS {plan.sql}")
-        check_one_row_per_patient(connection, plan.patient_id_column)
-    else:
-        _truncate(connection, plan)
+        types = _describe(connection)
+        check_one_row_per_patient(connection, plan.patient_id_column,
+                                  types.get(plan.patient_id_column))
+        return types
+    _truncate(connection, plan)
+    return _describe(connection)
+
+
+def _describe(connection: duckdb.DuckDBPyConnection) -> dict[str, str]:
     described = connection.execute(f"DESCRIBE {COHORT}").fetchall()
     return {str(row[0]): str(row[1]) for row in described}
 
@@ -65,18 +71,44 @@ def check_no_missing_patient(connection: duckdb.DuckDBPyConnection, patient_id: 
         )
 
 
-def check_one_row_per_patient(connection: duckdb.DuckDBPyConnection, patient_id: str) -> None:
+# Integer ids whose range fits a bitmap of at most 2**27 bits (16 MB) are checked with
+# bitstring_agg: one pass setting bits, about ten times cheaper than count(DISTINCT), which hashes
+# every id. Both give the exact number of distinct ids.
+BITMAP_ID_TYPES = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
+)
+MAX_BITMAP_BITS = 2**27
+
+
+def check_one_row_per_patient(connection: duckdb.DuckDBPyConnection, patient_id: str,
+                              column_type: str | None = None) -> None:
+    """Refuse a cohort with a missing id or an id on two rows; `column_type` picks the method."""
     column = quote(patient_id)
+    complete, low, high = connection.execute(
+        f"SELECT count({column}) = count(*), min({column}), max({column}) FROM {COHORT}"  # noqa: S608
+    ).fetchall()[0]
+    if complete is not True:
+        raise _not_one_row_each(patient_id)
+    if low is None:
+        return  # an empty cohort
+    distinct = f"count(DISTINCT {column})"
+    parameters: dict[str, object] | None = None
+    if column_type in BITMAP_ID_TYPES and int(high) - int(low) < MAX_BITMAP_BITS:
+        distinct = f"bit_count(bitstring_agg({column}, $low, $high))"
+        parameters = {"low": int(low), "high": int(high)}
     row = connection.execute(
-        f"SELECT count({column}) = count(*) AND count(DISTINCT {column}) = count(*) "  # noqa: S608
-        f"FROM {COHORT}"
+        f"SELECT {distinct} = count(*) FROM {COHORT}", parameters  # noqa: S608
     ).fetchall()
     if not row or row[0][0] is not True:
-        raise ContributionBoundViolated(
-            "The cohort must have exactly one row per patient, with no missing "
-            f"'{patient_id}': at least one patient has several rows or none.",
-            hint="Reduce to one row per patient in the cohort SQL (e.g. GROUP BY patient_id).",
-        )
+        raise _not_one_row_each(patient_id)
+
+
+def _not_one_row_each(patient_id: str) -> ContributionBoundViolated:
+    return ContributionBoundViolated(
+        "The cohort must have exactly one row per patient, with no missing "
+        f"'{patient_id}': at least one patient has several rows or none.",
+        hint="Reduce to one row per patient in the cohort SQL (e.g. GROUP BY patient_id).",
+    )
 
 
 def check_column_types(types: dict[str, str], outputs: list[Output]) -> None:

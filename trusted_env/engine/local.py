@@ -11,7 +11,7 @@ from typing import Any
 
 from trusted_env.dp.cells import CellKey
 from trusted_env.dp.outputs import below_above
-from trusted_env.dp.planned import mean_centre
+from trusted_env.dp.planned import mean_grid
 from trusted_env.engine.connection import SandboxLimits
 from trusted_env.engine.executor import (
     ExactCells,
@@ -48,8 +48,8 @@ def _exact_value(output: Any, value: Any) -> float | None:
         return (value or 0) * output.resolution
     if isinstance(output, MeanOutput):
         centred_sum, count = value or (0, 0)
-        centre, _ = mean_centre(output)
-        return None if count == 0 else (centre + centred_sum / count) * output.resolution
+        grid = mean_grid(output)
+        return None if count == 0 else grid.value(grid.centre + centred_sum / count)
     if isinstance(output, QuantileOutput):
         return _exact_quantile(output, value)
     return float(value or 0)

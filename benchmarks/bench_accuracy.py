@@ -1,0 +1,115 @@
+"""95% error of each aggregate, for tre's release and for OpenDP's polars Context.
+
+Counts: the half-width OpenDP's accuracy function gives for the noise scale (both paths use
+OpenDP's discrete Laplace). Means: both paths release noisy sum / noisy count; the 95% error at
+a cell is the widest deviation of (S + e1) / (C + e2) from S / C over |e1|, |e2| within their
+97.5% accuracies, evaluated at the cell's true size and mean (tre sums values centred on the
+middle of the bounds, OpenDP sums them as they are), the same union bound tre's release uses.
+Medians: the 95th percentile of |released - exact| over repeated draws of the mechanism.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+ALPHA = 0.05
+
+
+def _accuracy(distribution: str, scale: float, alpha: float) -> float:
+    from trusted_env.dp.opendp_core import opendp
+
+    accuracy = opendp().accuracy
+    if "Integer" in distribution or "Discrete" in distribution:
+        return float(accuracy.discrete_laplacian_scale_to_accuracy(scale, alpha))
+    return float(accuracy.laplacian_scale_to_accuracy(scale, alpha))
+
+
+def mean_half_width(n: int, centred_sum: float, sum_half: float, count_half: float) -> float:
+    """Widest |(S + e1)/(C + e2) - S/C| with |e1| <= sum_half, |e2| <= count_half."""
+    if n - count_half < 1:
+        return float("inf")
+    exact = centred_sum / n
+    return max(
+        abs((centred_sum + ds) / (n + dc) - exact)
+        for ds in (-sum_half, sum_half) for dc in (-count_half, count_half)
+    )
+
+
+def _cells(exact_rows: list[list[Any]], width: int) -> dict[tuple[Any, ...], list[Any]]:
+    return {tuple(row[:width]): row[width:] for row in exact_rows}
+
+
+def tre_errors(planned: Any, release_output: dict[str, Any],
+               exact_rows: list[list[Any]]) -> list[float]:
+    """Per-cell 95% half-widths of tre's release (values on the output's scale)."""
+    output = planned.output
+    scales = release_output["noise_scales"]
+    if output.type == "count":
+        return [_accuracy("Integer Laplace", scales["count"], ALPHA)]
+    if output.type != "mean":
+        return []
+    lower, upper = output.bounds_in_units()
+    centre = (lower + upper) / 2
+    step = output.resolution
+    sum_half = _accuracy("Integer Laplace", scales["centred_sum"] / step, ALPHA / 2)
+    count_half = _accuracy("Integer Laplace", scales["count"], ALPHA / 2)
+    width = len(output.group_columns)
+    return [
+        step * mean_half_width(int(n), int(n) * (float(mean) / step - centre), sum_half,
+                               count_half)
+        for mean, n in _cells(exact_rows, width).values()
+    ]
+
+
+def opendp_errors(planned: Any, summary: list[dict[str, Any]],
+                  exact_rows: list[list[Any]]) -> list[float]:
+    """Per-cell 95% half-widths of OpenDP's release, from its summarize() scales."""
+    output = planned.output
+    by_aggregate = {row["aggregate"]: row for row in summary}
+    if output.type == "count":
+        row = next(iter(summary))
+        return [_accuracy(row["distribution"], row["scale"], ALPHA)]
+    if output.type != "mean":
+        return []
+    total, length = by_aggregate["Sum"], by_aggregate["Length"]
+    sum_half = _accuracy(total["distribution"], total["scale"], ALPHA / 2)
+    count_half = _accuracy(length["distribution"], length["scale"], ALPHA / 2)
+    width = len(output.group_columns)
+    return [
+        mean_half_width(int(n), int(n) * float(mean), sum_half, count_half)
+        for mean, n in _cells(exact_rows, width).values()
+    ]
+
+
+def smartnoise_errors(planned: Any, accuracy: list[float | None] | None,
+                      exact_rows: list[list[Any]]) -> list[float]:
+    """Per-cell 95% half-widths of SmartNoise's release, from its get_simple_accuracy().
+
+    Counts: its 95% accuracy. Means: its SUM and COUNT accuracies at 97.5%, combined as above.
+    """
+    output = planned.output
+    if not accuracy or output.type not in ("count", "mean"):
+        return []
+    if output.type == "count":
+        return [float(accuracy[-1] or 0.0)]
+    sum_half, count_half = float(accuracy[-2] or 0.0), float(accuracy[-1] or 0.0)
+    width = len(output.group_columns)
+    return [
+        mean_half_width(int(n), int(n) * float(mean), sum_half, count_half)
+        for mean, n in _cells(exact_rows, width).values()
+    ]
+
+
+def quantile_errors(selector_draws: list[float], exact: float) -> float:
+    """95th percentile of |draw - exact|."""
+    errors = sorted(abs(draw - exact) for draw in selector_draws)
+    return errors[min(len(errors) - 1, round(0.95 * (len(errors) - 1)))]
+
+
+def summarise(errors: list[float]) -> str:
+    if not errors:
+        return "-"
+    if len(errors) == 1:
+        return f"+/-{errors[0]:.4g}"
+    return f"+/-{statistics.median(errors):.3g} (cells {min(errors):.3g} to {max(errors):.3g})"

@@ -1,0 +1,120 @@
+"""Benchmark: the representative job through tre's engine vs the exact query in DuckDB.
+
+    uv run python benchmarks/run_benchmark.py --sizes 1000000 10000000 [--repeats 5]
+
+For each size it generates (once, cached in benchmarks/.data/) a dummy primary-care dataset,
+then runs the representative job (benchmarks/representative_job/) through
+`trusted_env.engine.run_plan` and the exact, non-private computation of the same aggregates in
+DuckDB, alternating them, each run in a fresh process measured with `/usr/bin/time -v`; at the
+sizes in --opendp-sizes it also runs the job through OpenDP's polars Context. It prints medians
+of wall time and peak memory, their ratios, where the time goes, the 95% error of each
+aggregate, and how long `tre check` and compiling the measurements take.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_datasets import DATA_DIR, ensure_dataset
+from bench_measure import Measured, measure, require_gnu_time
+from bench_report import print_report
+from bench_tasks import compile_plan, write_tasks
+
+DEFAULT_SMARTNOISE_PYTHON = DATA_DIR / "snsql" / "bin" / "python"
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000],
+                        help="dataset sizes in patients (default: 1M and 10M)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="measured runs of each path per size (default 5)")
+    parser.add_argument("--opendp-sizes", type=int, nargs="*", default=[1_000_000],
+                        help="sizes at which OpenDP's polars Context also runs (default 1M)")
+    parser.add_argument("--opendp-repeats", type=int, default=3,
+                        help="runs of each peer reference per size (default 3)")
+    parser.add_argument("--smartnoise-python", default=str(DEFAULT_SMARTNOISE_PYTHON),
+                        help="Python of a virtual environment with smartnoise-sql and duckdb "
+                        "(default: benchmarks/.data/snsql/bin/python; skipped if missing)")
+    parser.add_argument("--threads", type=int, default=2, help="DuckDB threads, every path")
+    parser.add_argument("--memory-limit", default="14GB",
+                        help="DuckDB memory limit, every path (50M patients peak at ~10.5 GB)")
+    parser.add_argument("--warm-runs", type=int, default=3,
+                        help="runs of each path in one long-lived process (0: skip)")
+    parser.add_argument("--no-warmup", action="store_true",
+                        help="skip the unmeasured first run of each path (page cache warm-up)")
+    return parser.parse_args()
+
+
+def _settings(args: argparse.Namespace, size: int) -> dict[str, Any]:
+    return {"threads": args.threads, "memory_limit": args.memory_limit, "alpha": 0.05,
+            "max_length": size, "warm_runs": args.warm_runs}
+
+
+def _alternate(tasks: dict[str, Path], folder: Path, args: argparse.Namespace,
+               with_opendp: bool) -> list[Measured]:
+    """tre and exact in alternating order (OpenDP in between, fewer times); warm-up first."""
+    runs: list[Measured] = []
+    modes = ["tre", "exact"]
+    if not args.no_warmup:
+        for mode in modes:
+            measure(mode, tasks[mode], folder / f"warmup-{mode}.json")
+    peers = ["opendp"] if with_opendp else []
+    if with_opendp and Path(args.smartnoise_python).is_file():
+        peers.append("smartnoise")
+    for repeat in range(args.repeats):
+        order = modes if repeat % 2 == 0 else modes[::-1]
+        if repeat < args.opendp_repeats:
+            order = [*order, *peers]
+        for mode in order:
+            python = args.smartnoise_python if mode == "smartnoise" else None
+            task = tasks["opendp" if mode == "smartnoise" else mode]
+            run = measure(mode, task, folder / f"result-{mode}-{repeat}.json", python)
+            print(f"  {mode:6} run {repeat + 1}: {run.wall_seconds:6.2f} s, "
+                  f"{run.peak_rss_mb:7.0f} MB", flush=True)
+            runs.append(run)
+    return runs
+
+
+def main() -> None:
+    args = _arguments()
+    require_gnu_time()
+    plan = compile_plan()
+    sizes: dict[int, list[Measured]] = {}
+    datasets: dict[int, Path] = {}
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    load_before = os.getloadavg()
+    compile_task: Path | None = None
+    for size in args.sizes:
+        dataset = datasets[size] = ensure_dataset(size)
+        folder = DATA_DIR / f"run-{size}"
+        folder.mkdir(parents=True, exist_ok=True)
+        tasks = write_tasks(folder, dataset, plan, _settings(args, size))
+        compile_task = tasks["tre"]
+        print(f"{size:,} patients: {args.repeats} runs of each path", flush=True)
+        sizes[size] = _alternate(tasks, folder, args, size in args.opendp_sizes)
+        if args.warm_runs > 0:
+            sizes[size].append(measure("warm", tasks["warm"], folder / "result-warm.json"))
+    load_after = os.getloadavg()
+    if compile_task is None:
+        sys.exit("no sizes given")
+    report = print_report(plan, sizes, datasets, compile_task, args)
+    report.update({"started": started, "load_average_before": load_before,
+                   "load_average_after": load_after, "cpus": os.cpu_count()})
+    print(f"\nload average before {load_before[0]:.2f}, after {load_after[0]:.2f} "
+          f"({os.cpu_count()} CPUs)")
+    out = DATA_DIR / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    print(f"Saved {out}")
+
+
+if __name__ == "__main__":
+    main()
