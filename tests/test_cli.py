@@ -16,7 +16,7 @@ from tests.conftest import JOBS, REPO
 
 def tre(*args: str, cwd: Path = REPO,
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 - our own CLI, with arguments from the test
         [sys.executable, "-m", "trusted_env.cli.app", *args],
         cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
@@ -37,7 +37,8 @@ def test_check_shows_reads_outputs_and_accuracy() -> None:
 def test_plan_hash_is_stable_across_processes(tmp_path: Path) -> None:
     first, second = tmp_path / "a.json", tmp_path / "b.json"
     for out in (first, second):
-        assert tre("check", str(JOBS / "flu_vaccine_uptake"), "--plan-out", str(out)).returncode == 0
+        result = tre("check", str(JOBS / "flu_vaccine_uptake"), "--plan-out", str(out))
+        assert result.returncode == 0, result.stderr
     assert first.read_bytes() == second.read_bytes()
 
 

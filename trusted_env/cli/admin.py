@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from trusted_env.cli import render
 from trusted_env.cli.control_context import acting, console, grid, number, transaction, when
-from trusted_env.control import datasets, decisions, releases, review, runs
-from trusted_env.control.releases import ExportFormat, ReleaseView
-from trusted_env.control.review import RunReview
-from trusted_env.control.runs import RunState, RunView
+from trusted_env.control.choices import ExportFormat, RunState
 from trusted_env.errors import UserError
-from trusted_env.spec.job_folder import compile_job
-from trusted_env.spec.plan import Plan
+
+if TYPE_CHECKING:
+    from trusted_env.control.releases import ReleaseView
+    from trusted_env.control.review import RunReview
+    from trusted_env.control.runs import RunView
+    from trusted_env.spec.plan import Plan
 
 group = typer.Typer(
     help="Operator commands on the control-plane database: submit, review, decide, export.",
@@ -51,6 +52,9 @@ def _print_run(view: RunView) -> None:
 
 
 def _load_plan(source: Path, dataset: str) -> Plan:
+    from trusted_env.control import datasets, runs
+    from trusted_env.spec.job_folder import compile_job
+
     if source.is_dir():
         with transaction() as session:
             schema = datasets.schema_of(datasets.dataset_by_name(session, dataset))
@@ -67,6 +71,8 @@ def submit(
     as_user: AsUser,
 ) -> None:
     """Submit a job's canonical plan for a steward's decision, on behalf of a user."""
+    from trusted_env.control import runs
+
     plan = _load_plan(job, dataset)
     with transaction() as session:
         view = runs.submit_run(session, acting(session, as_user), dataset, plan)
@@ -82,6 +88,8 @@ def list_runs(
     as_user: AsOptional = None,
 ) -> None:
     """Runs, newest first."""
+    from trusted_env.control import runs
+
     with transaction() as session:
         views = runs.list_runs(session, acting(session, as_user), state=state, dataset=dataset)
     table = grid("run", "job", "dataset", "state", "epsilon", "author", "submitted", "decided by")
@@ -103,6 +111,8 @@ def list_runs(
 @group.command("show")
 def show(run: Annotated[int, typer.Argument()], as_user: AsOptional = None) -> None:
     """One run's state, decision and failure."""
+    from trusted_env.control import runs
+
     with transaction() as session:
         _print_run(runs.get_run(session, acting(session, as_user), run))
 
@@ -128,6 +138,8 @@ def _print_review(result: RunReview) -> None:
 @group.command("review")
 def review_(run: Annotated[int, typer.Argument()], as_user: AsOptional = None) -> None:
     """Everything a steward decides on: SQL, reads, outputs, epsilon, accuracy, budget."""
+    from trusted_env.control import review
+
     with transaction() as session:
         _print_review(review.review_run(session, acting(session, as_user), run))
 
@@ -135,6 +147,8 @@ def review_(run: Annotated[int, typer.Argument()], as_user: AsOptional = None) -
 @group.command("approve")
 def approve(run: Annotated[int, typer.Argument()], as_user: AsUser, reason: Reason) -> None:
     """Approve a submitted run (a steward who did not submit it)."""
+    from trusted_env.control import decisions
+
     with transaction() as session:
         _print_run(decisions.approve_run(session, acting(session, as_user), run, reason))
 
@@ -142,6 +156,8 @@ def approve(run: Annotated[int, typer.Argument()], as_user: AsUser, reason: Reas
 @group.command("reject")
 def reject(run: Annotated[int, typer.Argument()], as_user: AsUser, reason: Reason) -> None:
     """Reject a submitted run, saying why."""
+    from trusted_env.control import decisions
+
     with transaction() as session:
         _print_run(decisions.reject_run(session, acting(session, as_user), run, reason))
 
@@ -149,6 +165,8 @@ def reject(run: Annotated[int, typer.Argument()], as_user: AsUser, reason: Reaso
 @group.command("cancel")
 def cancel(run: Annotated[int, typer.Argument()], as_user: AsUser) -> None:
     """Cancel a run that has not started (its author only)."""
+    from trusted_env.control import runs
+
     with transaction() as session:
         _print_run(runs.cancel_run(session, acting(session, as_user), run))
 
@@ -156,6 +174,8 @@ def cancel(run: Annotated[int, typer.Argument()], as_user: AsUser) -> None:
 @group.command("publish")
 def publish(release: Annotated[int, typer.Argument()], as_user: AsUser) -> None:
     """Publish a release so that policy readers can read it (stewards)."""
+    from trusted_env.control import releases
+
     with transaction() as session:
         view = releases.publish_release(session, acting(session, as_user), release)
     console.print(f"Release {view.id} ({view.job_name}) published by {view.published_by}.")
@@ -168,6 +188,8 @@ def list_releases(
     as_user: AsOptional = None,
 ) -> None:
     """Releases, newest first."""
+    from trusted_env.control import releases
+
     with transaction() as session:
         views = releases.list_releases(
             session, acting(session, as_user), dataset=dataset, job_name=job
@@ -218,6 +240,8 @@ def release(
     as_user: AsOptional = None,
 ) -> None:
     """Show a run's release, or export it as CSV, JSON or Parquet."""
+    from trusted_env.control import releases
+
     with transaction() as session:
         view = releases.get_release_for_run(session, acting(session, as_user), run)
     if fmt is None and out is None:

@@ -27,7 +27,9 @@ EXIT_BUG = 1
 
 
 def _register_commands() -> None:
-    # Imported here so that `tre --help` stays fast and each group owns its module.
+    # Each group owns its module. Those import only typer, rich and light modules at the top;
+    # SQLAlchemy, DuckDB, polars, OpenDP... load inside the commands that use them, so that
+    # `tre --help` stays fast (tests/test_cli_imports.py holds this).
     from trusted_env.cli import admin, audit, dataset, dummy, researcher, users, worker
 
     researcher.register(app)

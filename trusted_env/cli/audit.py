@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from trusted_env.cli.control_context import console, transaction, when
-from trusted_env.control import Actor, audit
+from trusted_env.control import Actor
 
 group = typer.Typer(help="Read and verify the audit log.", no_args_is_help=True)
 
@@ -23,6 +23,8 @@ def verify(
     ] = None,
 ) -> None:
     """Recompute the hash chain; exit 3 and name each event if any was edited or deleted."""
+    from trusted_env.control import audit
+
     with transaction() as session:
         report = audit.verify(session, Actor.operator(), expected_head=expect_head)
     if report.ok:
@@ -44,6 +46,8 @@ def list_(
     limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
 ) -> None:
     """The most recent audit events, newest first (times in UTC)."""
+    from trusted_env.control import audit
+
     with transaction() as session:
         events = audit.list_events(
             session, Actor.operator(), run_id=run, action=action, limit=limit

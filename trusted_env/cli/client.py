@@ -23,13 +23,13 @@ from trusted_env.errors import (
     PermissionDenied,
     UserError,
 )
-from trusted_env.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import httpx
 
     from trusted_env.control.releases import ReleaseView
     from trusted_env.control.runs import RunView
+    from trusted_env.settings import Settings
 
 API_PREFIX = "/v1"
 console = Console(highlight=False)
@@ -133,6 +133,13 @@ def client_from(settings: Settings) -> ApiClient:
     return ApiClient(settings.url, settings.token.get_secret_value().strip())
 
 
+def connect() -> ApiClient:
+    """A client for TRE_URL and TRE_TOKEN (the settings load here, not when `tre` starts)."""
+    from trusted_env.settings import get_settings
+
+    return client_from(get_settings())
+
+
 def _run_view(data: Any) -> RunView:
     from trusted_env.control.runs import RunView
 
@@ -170,7 +177,7 @@ def submit(
     from trusted_env.spec.job_folder import compile_job
 
     plan = compile_job(job) if job.is_dir() else parse_plan(job.read_text(encoding="utf-8"))
-    with client_from(get_settings()) as client:
+    with connect() as client:
         body = {"dataset": dataset, "plan": plan.model_dump(mode="json")}
         view = _run_view(client.post("/runs", body))
     print_run(view)
@@ -181,7 +188,7 @@ def runs(
     state: Annotated[str | None, typer.Option("--state", help="Only runs in this state.")] = None,
 ) -> None:
     """Your runs on the trusted environment, newest first."""
-    with client_from(get_settings()) as client:
+    with connect() as client:
         views = [_run_view(item) for item in client.get("/runs", state=state, mine=True)]
     if not views:
         console.print("No runs yet (`tre submit JOB --dataset NAME`).")
@@ -204,7 +211,7 @@ def runs(
 
 def status(run: Annotated[int, typer.Argument(help="The run's number.")]) -> None:
     """One run's state, the steward's decision, and what went wrong if it failed."""
-    with client_from(get_settings()) as client:
+    with connect() as client:
         print_run(_run_view(client.get(f"/runs/{run}")))
 
 
@@ -235,7 +242,7 @@ def release(
     from trusted_env.control.releases import ExportFormat, ReleaseView
 
     chosen = _export_format(fmt, out)
-    with client_from(get_settings()) as client:
+    with connect() as client:
         view = _run_view(client.get(f"/runs/{run}"))
         if view.release_id is None:
             raise UserError(

@@ -2,6 +2,7 @@
 
 These commands run on the trusted host itself with direct access to the control-plane database;
 the operator at that shell acts as an administrator, or as a named user with `--as NAME`.
+SQLAlchemy and the settings are imported when a command runs, not when `tre` builds its commands.
 """
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from trusted_env.control import Actor, Database, users
-from trusted_env.settings import get_settings
+from trusted_env.control import Actor  # light: roles only (the package loads the rest lazily)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 console = Console(highlight=False)
 
@@ -23,6 +26,9 @@ console = Console(highlight=False)
 @contextmanager
 def transaction() -> Iterator[Session]:
     """One transaction on the configured database (TRE_DATABASE_URL or TRE_DATA_DIR)."""
+    from trusted_env.control import Database
+    from trusted_env.settings import get_settings
+
     db = Database.from_settings(get_settings())
     try:
         with db.transaction() as session:
@@ -33,6 +39,8 @@ def transaction() -> Iterator[Session]:
 
 def acting(session: Session, name: str | None) -> Actor:
     """The named user, or the operator (an administrator) when no name is given."""
+    from trusted_env.control import users
+
     return Actor.operator() if name is None else users.actor_for(session, name)
 
 

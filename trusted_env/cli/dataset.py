@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from trusted_env.cli.control_context import console, grid, number, transaction
-from trusted_env.control import Actor, datasets
-from trusted_env.control.datasets import DatasetView
-from trusted_env.schema import load_schema
+from trusted_env.control import Actor
+
+if TYPE_CHECKING:
+    from trusted_env.control.datasets import DatasetView
 
 group = typer.Typer(
     help="Build and register datasets; manage their privacy budgets.", no_args_is_help=True
@@ -37,6 +38,9 @@ def add(
     budget_delta: Annotated[float, typer.Option("--budget-delta", help="Total delta.")] = 0.0,
 ) -> None:
     """Register a DuckDB file after checking it against its schema."""
+    from trusted_env.control import datasets
+    from trusted_env.schema import load_schema
+
     dataset_schema = load_schema(schema)
     with transaction() as session:
         view = datasets.register_dataset(
@@ -55,6 +59,8 @@ def add(
 @group.command("list")
 def list_() -> None:
     """Each dataset's budget: spent, reserved by approved runs, and remaining for approvals."""
+    from trusted_env.control import datasets
+
     with transaction() as session:
         views = datasets.list_datasets(session, Actor.operator())
     if not views:
@@ -85,6 +91,8 @@ def set_budget(
     delta: Annotated[float | None, typer.Option("--delta", help="New total delta.")] = None,
 ) -> None:
     """Change a dataset's total budget (never below what it has spent)."""
+    from trusted_env.control import datasets
+
     with transaction() as session:
         view = datasets.set_budget(session, Actor.operator(), name, epsilon=epsilon, delta=delta)
     _print(view)

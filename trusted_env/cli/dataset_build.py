@@ -8,18 +8,14 @@ Its output (exact counts, file names) is for the operator inside the trusted env
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from trusted_env.importing import (
-    ImportSummary,
-    default_rejects_path,
-    import_extract_by_name,
-    summary_path,
-)
+if TYPE_CHECKING:
+    from trusted_env.importing import ImportSummary
 
 
 def build_dataset_command(
@@ -52,6 +48,8 @@ def build_dataset_command(
     Every value a declared rule sets to NULL is counted, and every row or value that cannot be
     loaded is listed with its reason in the rejects file. The dataset is written atomically.
     """
+    from trusted_env.importing import default_rejects_path, import_extract_by_name
+
     summary = import_extract_by_name(
         schema, from_csv, out, rules=rules, rejects=rejects, replace=replace
     )
@@ -63,6 +61,8 @@ def register_build(dataset_app: typer.Typer) -> None:
 
 
 def print_summary(console: Console, summary: ImportSummary, out: Path, rejects: Path) -> None:
+    from trusted_env.importing import summary_path
+
     console.print(_counts_table(summary, out))
     declared = _declared_nulls_table(summary)
     if declared.row_count:

@@ -7,21 +7,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from trusted_env.dummy import (
-    DEFAULT_PATIENTS,
-    DEFAULT_SEED,
-    default_dummy_dir,
-    generate_with_manifest,
-)
-from trusted_env.dummy.generator import MAX_PATIENTS
-from trusted_env.dummy.writer import quote
-from trusted_env.schema import load_schema
+from trusted_env.dummy.sizes import DEFAULT_PATIENTS, DEFAULT_SEED, MAX_PATIENTS
 
 
 def register(app: typer.Typer) -> None:
@@ -54,6 +44,11 @@ def generate(
     ] = None,
 ) -> None:
     """Generate a dummy dataset (DuckDB) for a schema; deterministic for a seed."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from trusted_env.dummy import default_dummy_dir, generate_with_manifest
+    from trusted_env.schema import load_schema
+
     loaded = load_schema(schema)
     target = out if out is not None else default_dummy_dir() / f"{loaded.name}.duckdb"
     console = Console(stderr=True)
@@ -74,6 +69,10 @@ def generate(
 
 
 def _summary(path: Path, tables: Iterable[str]) -> Table:
+    import duckdb
+
+    from trusted_env.dummy.writer import quote
+
     summary = Table("table", "rows", title=f"Dummy dataset {path.name}")
     with duckdb.connect(str(path), read_only=True) as connection:
         for name in tables:

@@ -13,7 +13,6 @@ import typer
 from rich.console import Console
 
 from trusted_env.errors import UserError
-from trusted_env.settings import get_settings
 
 console = Console(highlight=False)
 
@@ -34,6 +33,7 @@ def serve(
     import uvicorn
 
     from trusted_env.api import create_app
+    from trusted_env.settings import get_settings
 
     settings = get_settings()
     host = host or settings.server_host
@@ -63,6 +63,7 @@ def serve(
 def app_from_environment() -> object:
     """The app factory uvicorn calls in each worker process (`--workers N`)."""
     from trusted_env.api import create_app
+    from trusted_env.settings import get_settings
 
     return create_app(get_settings())
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from trusted_env.cli.control_context import console, grid, transaction, when
-from trusted_env.control import Actor, users
-from trusted_env.control.users import IssuedToken
+from trusted_env.control import Actor
+
+if TYPE_CHECKING:
+    from trusted_env.control.users import IssuedToken
 
 group = typer.Typer(help="Manage users, their roles and API tokens.", no_args_is_help=True)
 
@@ -30,6 +32,8 @@ def add(
     ],
 ) -> None:
     """Create a user and print their first API token once."""
+    from trusted_env.control import users
+
     parsed = users.parse_role(role)
     with transaction() as session:
         issued = users.create_user(session, Actor.operator(), name, parsed)
@@ -39,6 +43,8 @@ def add(
 @group.command("token")
 def token(name: Annotated[str, typer.Argument(help="User name.")]) -> None:
     """Issue another API token for a user (printed once)."""
+    from trusted_env.control import users
+
     with transaction() as session:
         issued = users.issue_token(session, Actor.operator(), name)
     _print_token(issued)
@@ -50,6 +56,8 @@ def revoke(
     token_id: Annotated[int | None, typer.Option("--token-id", help="Only this token.")] = None,
 ) -> None:
     """Revoke a user's API tokens (all of them unless --token-id is given)."""
+    from trusted_env.control import users
+
     with transaction() as session:
         count = users.revoke_tokens(session, Actor.operator(), name, token_id)
     console.print(f"Revoked {count} token(s) of {name}.")
@@ -58,6 +66,8 @@ def revoke(
 @group.command("list")
 def list_() -> None:
     """Users with their role and number of active tokens."""
+    from trusted_env.control import users
+
     with transaction() as session:
         views = users.list_users(session, Actor.operator())
     table = grid("user", "role", "active tokens", "created")

@@ -12,10 +12,7 @@ from typing import Annotated
 import typer
 
 from trusted_env.cli.control_context import console
-from trusted_env.control import Database
-from trusted_env.control.worker import Worker
 from trusted_env.errors import UserError
-from trusted_env.settings import get_settings
 
 
 def worker(
@@ -30,6 +27,10 @@ def worker(
     ] = None,
 ) -> None:
     """Claim approved runs, run them on the real dataset and store their releases."""
+    from trusted_env.control import Database
+    from trusted_env.control.worker import Worker
+    from trusted_env.settings import get_settings
+
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("trusted_env").setLevel(logging.INFO)
     settings = get_settings()

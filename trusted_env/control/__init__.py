@@ -7,7 +7,23 @@ they refuse; the caller's transaction then rolls back, so a refused request chan
 They return pydantic views, never ORM objects, so that the API can return them as they are.
 """
 
-from trusted_env.control.db import Database
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from trusted_env.control.roles import Actor, Permission, Role
 
+if TYPE_CHECKING:
+    from trusted_env.control.db import Database
+
 __all__ = ["Actor", "Database", "Permission", "Role"]
+
+
+def __getattr__(name: str) -> object:
+    # `Database` is loaded on first use: importing a light module of this package (the roles,
+    # the CLI's choices) must not cost SQLAlchemy and the settings at every `tre` start.
+    if name == "Database":
+        from trusted_env.control.db import Database
+
+        return Database
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,6 @@ as the full release with its provenance.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -18,19 +17,13 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from trusted_env.control import audit
+from trusted_env.control.choices import ExportFormat as ExportFormat  # apart for the CLI
 from trusted_env.control.roles import Actor, Permission
 from trusted_env.control.runs import DecisionView, decision_view
 from trusted_env.control.tables import Dataset, ReleaseRecord, Run, User, utcnow
 from trusted_env.errors import ConflictError, NotFoundError
 from trusted_env.release.export import export_bytes
 from trusted_env.release.model import Release
-
-
-class ExportFormat(StrEnum):
-    CSV = "csv"
-    JSON = "json"
-    PARQUET = "parquet"
-
 
 MEDIA_TYPES = {
     ExportFormat.CSV: "text/csv",

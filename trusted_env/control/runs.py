@@ -20,23 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trusted_env.control import audit, datasets, ledger
+from trusted_env.control.choices import RunState as RunState  # defined apart for the CLI
 from trusted_env.control.roles import Actor, Permission
 from trusted_env.control.tables import Dataset, Decision, ReleaseRecord, Run, User, utcnow
 from trusted_env.errors import ConflictError, NotFoundError, PermissionDenied
 from trusted_env.spec.plan import Plan
 from trusted_env.validation.messages import parse_model
 from trusted_env.validation.plan_checks import check_plan
-
-
-class RunState(StrEnum):
-    SUBMITTED = "submitted"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    CANCELLED = "cancelled"
-    RUNNING = "running"
-    RELEASED = "released"
-    FAILED = "failed"
-
 
 TRANSITIONS: Mapping[RunState, frozenset[RunState]] = {
     RunState.SUBMITTED: frozenset({RunState.APPROVED, RunState.REJECTED, RunState.CANCELLED}),

@@ -5,15 +5,33 @@ dataset of a schema, generating it on first use. The hint language is documented
 `trusted_env.schema.hints`.
 """
 
-from trusted_env.dummy.cache import (
-    DEFAULT_PATIENTS,
-    DEFAULT_SEED,
-    default_dummy_dir,
-    ensure_dummy_dataset,
-    generate_with_manifest,
-)
-from trusted_env.dummy.generator import GENERATOR_VERSION, Progress, generate_dataset
-from trusted_env.dummy.validate import check_hints
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+from trusted_env.dummy.sizes import DEFAULT_PATIENTS, DEFAULT_SEED
+
+if TYPE_CHECKING:
+    from trusted_env.dummy.cache import (
+        default_dummy_dir,
+        ensure_dummy_dataset,
+        generate_with_manifest,
+    )
+    from trusted_env.dummy.generator import GENERATOR_VERSION, Progress, generate_dataset
+    from trusted_env.dummy.validate import check_hints
+
+# Loaded on first use: the generator needs polars and numpy, which `tre` should not import
+# just to read the default sizes (trusted_env.dummy.sizes) when it builds its commands.
+_HOMES = {
+    "default_dummy_dir": "trusted_env.dummy.cache",
+    "ensure_dummy_dataset": "trusted_env.dummy.cache",
+    "generate_with_manifest": "trusted_env.dummy.cache",
+    "GENERATOR_VERSION": "trusted_env.dummy.generator",
+    "Progress": "trusted_env.dummy.generator",
+    "generate_dataset": "trusted_env.dummy.generator",
+    "check_hints": "trusted_env.dummy.validate",
+}
 
 __all__ = [
     "DEFAULT_PATIENTS",
@@ -26,3 +44,12 @@ __all__ = [
     "generate_dataset",
     "generate_with_manifest",
 ]
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value  # later look-ups find it without calling this function again
+    return value

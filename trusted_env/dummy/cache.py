@@ -15,10 +15,10 @@ from typing import Any
 
 from trusted_env.canonical import sha256_hex
 from trusted_env.dummy.generator import GENERATOR_VERSION, Progress, generate_dataset
+from trusted_env.dummy.sizes import DEFAULT_PATIENTS as DEFAULT_PATIENTS
+from trusted_env.dummy.sizes import DEFAULT_SEED as DEFAULT_SEED
 from trusted_env.schema.model import DatasetSchema
 
-DEFAULT_PATIENTS = 10_000
-DEFAULT_SEED = 20250401
 DUMMY_DIR_ENV = "TRE_DUMMY_DATA_DIR"
 
 

@@ -36,10 +36,25 @@ def parse_model(model: type[Model], raw: object, what: str, hint: str | None = N
                         hint=hint) from None
 
 
+def safe_load_yaml(text: str) -> object:
+    """`yaml.safe_load`, with libyaml's parser when PyYAML has it (about ten times faster).
+
+    Both loaders build values with the same safe constructor and resolver, so they return the
+    same data. On an error the pure-Python parser reads the text again, because its message
+    quotes the offending line and names the bad character.
+    """
+    if yaml.__with_libyaml__:
+        try:
+            return yaml.load(text, Loader=yaml.CSafeLoader)
+        except yaml.YAMLError:
+            pass
+    return yaml.safe_load(text)
+
+
 def load_yaml_model(path: Path, model: type[Model], what: str, hint: str | None = None) -> Model:
     """Read a YAML file and validate it as `model`."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise SpecError(f"{what} is not valid YAML: {exc}") from None
     return parse_model(model, raw, what, hint)
