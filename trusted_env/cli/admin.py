@@ -36,19 +36,7 @@ Reason = Annotated[str, typer.Option("--reason", help="Why; recorded with the de
 
 
 def _print_run(view: RunView) -> None:
-    console.print(
-        f"Run [bold]{view.id}[/] {view.job_name} on {view.dataset}: [bold]{view.state.value}[/] "
-        f"(epsilon {number(view.epsilon)}, delta {number(view.delta)}, by {view.submitted_by})"
-    )
-    if view.decision is not None:
-        d = view.decision
-        console.print(f"  {d.verdict} by {d.steward} at {when(d.decided_at)}: {d.reason}")
-    if view.failure is not None:
-        console.print(f"  failed ({view.failure.category.value}): {view.failure.message}")
-        if view.failure.details:
-            console.print(f"  [dim]details (stewards only): {view.failure.details}[/]")
-    if view.release_id is not None:
-        console.print(f"  release {view.release_id} (`tre admin release {view.id}`)")
+    render.run_summary(console, view, "tre admin release", decision_time=True)
 
 
 def _load_plan(source: Path, dataset: str) -> Plan:

@@ -147,19 +147,9 @@ def _run_view(data: Any) -> RunView:
 
 
 def print_run(view: RunView, out: Console = console) -> None:
-    out.print(
-        f"Run [bold]{view.id}[/] {view.job_name} on {view.dataset}: [bold]{view.state.value}[/] "
-        f"(epsilon {view.epsilon:g}, delta {view.delta:g}, submitted by {view.submitted_by})"
-    )
-    if view.decision is not None:
-        d = view.decision
-        out.print(f"  {d.verdict} by {d.steward}: {d.reason}")
-    if view.failure is not None:
-        out.print(f"  failed ({view.failure.category.value}): {view.failure.message}")
-        if view.failure.details:
-            out.print(f"  [dim]details: {view.failure.details}[/]")
-    if view.release_id is not None:
-        out.print(f"  released: `tre release {view.id}` shows it")
+    from trusted_env.cli import render
+
+    render.run_summary(out, view, "tre release", decision_time=False)
 
 
 def submit(

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from trusted_env.control.runs import RunView
     from trusted_env.release.model import OutputRelease, Release
     from trusted_env.schema import DatasetSchema
     from trusted_env.spec.review import PlanReview
@@ -103,3 +104,22 @@ def output_table(output: OutputRelease,
             cells.append(_fmt(exact.get(key), output))
         grid.add_row(*cells)
     return grid
+
+
+def run_summary(console: Console, view: RunView, release_command: str, *,
+                decision_time: bool) -> None:
+    """One run: state, cost, decision, failure (details only if the viewer may see them)."""
+    console.print(
+        f"Run [bold]{view.id}[/] {view.job_name} on {view.dataset}: [bold]{view.state.value}[/] "
+        f"(epsilon {view.epsilon:.6g}, delta {view.delta:.6g}, submitted by {view.submitted_by})"
+    )
+    if view.decision is not None:
+        decision = view.decision
+        at = f" at {decision.decided_at:%Y-%m-%d %H:%M:%S}" if decision_time else ""
+        console.print(f"  {decision.verdict} by {decision.steward}{at}: {decision.reason}")
+    if view.failure is not None:
+        console.print(f"  failed ({view.failure.category.value}): {view.failure.message}")
+        if view.failure.details:
+            console.print(f"  [dim]details (stewards only): {view.failure.details}[/]")
+    if view.release_id is not None:
+        console.print(f"  release {view.release_id}: `{release_command} {view.id}` shows it")
