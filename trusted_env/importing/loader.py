@@ -5,14 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
 from trusted_env.errors import SpecError
 from trusted_env.importing.rules import ColumnRule, ImportRules, TableRule
 from trusted_env.schema.loader import resolve_schema_path
 from trusted_env.schema.model import Column, ColumnType, DatasetSchema, Table
-from trusted_env.validation.messages import describe_validation_error
+from trusted_env.validation.messages import parse_model, read_yaml_file
 
 RULES_DIR = Path(__file__).parent / "definitions"
 NUMERIC = {ColumnType.INTEGER, ColumnType.FLOAT}
@@ -37,20 +34,14 @@ def resolve_rules_path(schema: str | Path, rules: Path | None = None) -> Path:
 
 
 def load_import_rules(path: Path, schema: DatasetSchema) -> ImportRules:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SpecError(f"Import rules file {path} is not valid YAML: {exc}") from None
+    what = f"Import rules file {path}"
+    raw = read_yaml_file(path, what)
     if isinstance(raw, dict):
         # Top-level `x-...` keys only hold YAML anchors shared by several rules.
         raw = {key: value for key, value in raw.items() if not str(key).startswith("x-")}
-    try:
-        rules = ImportRules.model_validate(raw)
-    except ValidationError as exc:
-        raise SpecError(
-            f"Import rules file {path} is invalid: {describe_validation_error(exc)}",
-            hint='Quote codes in YAML ("01", "Y") so they stay text.',
-        ) from None
+    rules = parse_model(
+        ImportRules, raw, what, 'Quote codes in YAML ("01", "Y") so they stay text.'
+    )
     problems = rule_problems(rules, schema)
     if problems:
         raise SpecError(

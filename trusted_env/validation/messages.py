@@ -51,10 +51,14 @@ def safe_load_yaml(text: str) -> object:
     return yaml.safe_load(text)
 
 
-def load_yaml_model(path: Path, model: type[Model], what: str, hint: str | None = None) -> Model:
-    """Read a YAML file and validate it as `model`."""
+def read_yaml_file(path: Path, what: str) -> object:
+    """Parse a YAML file; a syntax error is a `SpecError` naming the file."""
     try:
-        raw = safe_load_yaml(path.read_text(encoding="utf-8"))
+        return safe_load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise SpecError(f"{what} is not valid YAML: {exc}") from None
-    return parse_model(model, raw, what, hint)
+
+
+def load_yaml_model(path: Path, model: type[Model], what: str, hint: str | None = None) -> Model:
+    """Read a YAML file and validate it as `model`."""
+    return parse_model(model, read_yaml_file(path, what), what, hint)
