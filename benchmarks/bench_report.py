@@ -128,10 +128,11 @@ def _median_draws(plan: Any, planned: Any, dataset: Path,
     from trusted_env.engine.executor import compute_all_exact
     from trusted_env.engine.local import exact_estimates
     from trusted_env.schema import load_schema
+    from trusted_env.validation.plan_checks import check_plan_for_run
 
     single = plan.model_copy(update={"outputs": (planned,)})
-    cells = compute_all_exact(single, dataset, load_schema(plan.dataset_schema),
-                              SandboxLimits(memory_limit=memory_limit))[0]
+    checked = check_plan_for_run(single, load_schema(plan.dataset_schema))
+    cells = compute_all_exact(checked, dataset, SandboxLimits(memory_limit=memory_limit))[0]
     exact = exact_estimates(cells)[()]
     output = planned.output
     selector = quantile_mechanism(output, planned.epsilon, planned.max_rows_per_patient)

@@ -85,6 +85,28 @@ def test_an_approved_run_is_charged_once_and_released(
     assert worker(db, tmp_path).run_once() is None
 
 
+def test_a_run_validates_its_sql_once(
+    db: Database, people: People, gp: str, plan: Plan, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker checks the plan before charging and hands the engine that verdict."""
+    from trusted_env.validation import plan_checks
+
+    analysed: list[str] = []
+    real = plan_checks.analyse_cohort_sql
+
+    def counting(sql: str, *args: object) -> object:
+        analysed.append(sql)
+        return real(sql, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(plan_checks, "analyse_cohort_sql", counting)
+    run_id = queue(db, people, plan)
+    analysed.clear()  # submission and approval validate too
+    assert worker(db, tmp_path).run_once() == run_id
+    assert view(db, people, run_id).state is RunState.RELEASED
+    assert analysed == [plan.sql]
+
+
 def _failed_run(db: Database, people: People, tmp_path: Path, sql: str) -> int:
     plan = compile_job(write_job(tmp_path / "job", sql=sql))
     run_id = queue(db, people, plan)

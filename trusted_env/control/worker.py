@@ -25,7 +25,7 @@ from trusted_env.release.model import Release
 from trusted_env.schema import DatasetSchema
 from trusted_env.settings import Settings
 from trusted_env.spec.plan import Plan
-from trusted_env.validation.plan_checks import check_plan
+from trusted_env.validation.plan_checks import CheckedPlan, check_plan_for_run
 
 if TYPE_CHECKING:
     from trusted_env.engine import SandboxLimits
@@ -141,7 +141,7 @@ class Worker:
     def _process(self, claim: Claim) -> None:
         job = self._load(claim)
         try:
-            check_plan(job.plan, job.schema)
+            checked = check_plan_for_run(job.plan, job.schema)
         except UserError as exc:
             # Plan and schema only, no data: the message is safe for the researcher.
             self._finish_failed(claim, Failure(FailureCategory.INVALID_PLAN, str(exc)))
@@ -158,16 +158,16 @@ class Worker:
             self._finish_failed(claim, Failure(FailureCategory.BUDGET_EXHAUSTED, str(exc)))
             return
         try:
-            release = self._execute(job)
+            release = self._execute(checked, job.dataset_path)
         except Exception as exc:
             self._finish_failed(claim, leases.failure_from(exc))
             return
         self._finish_released(claim, release)
 
-    def _execute(self, job: _Job) -> Release:
-        from trusted_env.engine import run_plan
+    def _execute(self, checked: CheckedPlan, dataset_path: Path) -> Release:
+        from trusted_env.engine.executor import run_checked_plan
 
-        return run_plan(job.plan, job.dataset_path, job.schema, sandbox_limits(self.settings))
+        return run_checked_plan(checked, dataset_path, sandbox_limits(self.settings))
 
     def _finish_released(self, claim: Claim, release: Release) -> None:
         try:

@@ -30,7 +30,7 @@ from trusted_env.spec.outputs import (
     SumOutput,
 )
 from trusted_env.spec.plan import Plan, PlannedOutput
-from trusted_env.validation.plan_checks import check_plan
+from trusted_env.validation.plan_checks import CheckedPlan, check_plan_for_run
 
 Progress = Callable[[str], None]
 
@@ -80,10 +80,10 @@ def release_output(exact: ExactCells) -> OutputRelease:
     return dp_outputs.release_quantiles(exact.planned, exact.layout, exact.values)
 
 
-def compute_all_exact(plan: Plan, dataset_path: Path, schema: DatasetSchema,
-                      limits: SandboxLimits, progress: Progress | None = None) -> list[ExactCells]:
+def compute_all_exact(checked: CheckedPlan, dataset_path: Path, limits: SandboxLimits,
+                      progress: Progress | None = None) -> list[ExactCells]:
     say = progress or (lambda _message: None)
-    check_plan(plan, schema)
+    plan, schema = checked.plan, checked.schema
     connection = open_dataset(dataset_path, limits, plan.codelists)
     try:
         # The catalogue only: nulls and domains were checked, with a scan of every table, when
@@ -102,15 +102,25 @@ def compute_all_exact(plan: Plan, dataset_path: Path, schema: DatasetSchema,
         return exact
     finally:
         # Closing frees DuckDB's memory before OpenDP is first imported (at release), so that
-        # OpenDP's libraries do not add to the run's peak memory.
+        # OpenDP's libraries (~45 MB resident once its measurements are built) do not add to
+        # the run's peak memory. Loading OpenDP in a thread while DuckDB works would save ~0.08 s
+        # in a fresh process but cost that memory at the peak (measured: 1.16x the exact query
+        # at 1M patients instead of 1.07x).
         connection.close()
 
 
 def run_plan(plan: Plan, dataset_path: Path, schema: DatasetSchema,
              limits: SandboxLimits | None = None, progress: Progress | None = None) -> Release:
-    """Execute a plan and return only its DP release."""
-    exact = compute_all_exact(plan, dataset_path, schema, limits or SandboxLimits(), progress)
-    return assemble_release(plan, [release_output(cells) for cells in exact])
+    """Check a plan against the schema, execute it and return only its DP release."""
+    return run_checked_plan(check_plan_for_run(plan, schema), dataset_path, limits, progress)
+
+
+def run_checked_plan(checked: CheckedPlan, dataset_path: Path,
+                     limits: SandboxLimits | None = None,
+                     progress: Progress | None = None) -> Release:
+    """Execute a plan that `check_plan_for_run` accepted; return only its DP release."""
+    exact = compute_all_exact(checked, dataset_path, limits or SandboxLimits(), progress)
+    return assemble_release(checked.plan, [release_output(cells) for cells in exact])
 
 
 def assemble_release(plan: Plan, outputs: list[OutputRelease]) -> Release:

@@ -24,6 +24,7 @@ from trusted_env.release.model import Release
 from trusted_env.schema import DatasetSchema
 from trusted_env.spec.outputs import MeanOutput, QuantileOutput, SumOutput
 from trusted_env.spec.plan import Plan
+from trusted_env.validation.plan_checks import check_plan_for_run
 
 ExactValues = dict[str, dict[CellKey, float | None]]
 
@@ -31,7 +32,8 @@ ExactValues = dict[str, dict[CellKey, float | None]]
 def run_on_dummy(plan: Plan, dataset_path: Path, schema: DatasetSchema,
                  limits: SandboxLimits | None = None,
                  progress: Progress | None = None) -> tuple[Release, ExactValues]:
-    exact = compute_all_exact(plan, dataset_path, schema, limits or SandboxLimits(), progress)
+    checked = check_plan_for_run(plan, schema)
+    exact = compute_all_exact(checked, dataset_path, limits or SandboxLimits(), progress)
     release = assemble_release(plan, [release_output(cells) for cells in exact])
     return release, {cells.planned.output.name: exact_estimates(cells) for cells in exact}
 

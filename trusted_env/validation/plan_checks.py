@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from trusted_env.errors import SchemaDriftError, SpecError
 from trusted_env.schema import DatasetSchema
@@ -55,6 +56,23 @@ def check_plan(plan: Plan, schema: DatasetSchema, *, fill_reads: bool = False) -
     if math.fsum(p.delta for p in plan.outputs) > plan.budget.delta:
         raise SpecError("The outputs' deltas add up to more than the job's budget.")
     return plan.model_copy(update={"reads": analysis.reads}) if fill_reads else plan
+
+
+@dataclass(frozen=True)
+class CheckedPlan:
+    """A plan that `check_plan_for_run` accepted for this schema: what the engine executes.
+
+    The runner checks a plan before it charges the ledger (an invalid plan fails uncharged) and
+    hands the engine this value, so one run validates its SQL once, not twice.
+    """
+
+    plan: Plan
+    schema: DatasetSchema
+
+
+def check_plan_for_run(plan: Plan, schema: DatasetSchema) -> CheckedPlan:
+    """`check_plan`, with the verdict kept as a value the engine accepts."""
+    return CheckedPlan(check_plan(plan, schema), schema)
 
 
 def _check_output_columns(output: Output, columns: set[str]) -> None:
