@@ -64,6 +64,28 @@ def test_duckdb_parser_layer_refuses_on_its_own(entry: dict[str, Any]) -> None:
         check_with_duckdb_parser(entry["sql"], tables)
 
 
+def test_the_shared_parser_database_stays_empty_and_locked() -> None:
+    """Parsing every hostile query through the one reused parser database leaves no trace."""
+    from trusted_env.validation import sql_duckdb_check
+
+    tables = frozenset(SCHEMA.tables) | frozenset(HOSTILE_CODELISTS)
+    for entry in HOSTILE["queries"]:
+        if entry.get("duckdb_alone", True):
+            with pytest.raises(SqlRejected):
+                check_with_duckdb_parser(entry["sql"], tables)
+    database = sql_duckdb_check._PARSER._database
+    assert database is not None
+    with database.cursor() as cursor:
+        assert cursor.execute("SELECT count(*) FROM duckdb_tables()").fetchall() == [(0,)]
+        settings = cursor.execute(
+            "SELECT current_setting('enable_external_access'), "
+            "current_setting('lock_configuration')"
+        ).fetchall()
+        assert settings == [(False, True)]
+        with pytest.raises(duckdb.Error):
+            cursor.execute("SET enable_external_access = true")
+
+
 @pytest.mark.parametrize("entry", LEGITIMATE["queries"], ids=lambda e: e["name"])
 def test_legitimate_query_is_accepted(entry: dict[str, Any]) -> None:
     analysis = analyse_cohort_sql(entry["sql"], SCHEMA, LEGIT_CODELISTS)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from trusted_env.errors import SpecError
@@ -43,6 +42,9 @@ def safe_load_yaml(text: str) -> object:
     same data. On an error the pure-Python parser reads the text again, because its message
     quotes the offending line and names the bad character.
     """
+    # Imported here: the runner reads plans and schemas as JSON and never needs PyYAML.
+    import yaml
+
     if yaml.__with_libyaml__:
         try:
             return yaml.load(text, Loader=yaml.CSafeLoader)
@@ -53,6 +55,8 @@ def safe_load_yaml(text: str) -> object:
 
 def read_yaml_file(path: Path, what: str) -> object:
     """Parse a YAML file; a syntax error is a `SpecError` naming the file."""
+    import yaml
+
     try:
         return safe_load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
