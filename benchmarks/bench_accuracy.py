@@ -1,7 +1,9 @@
 """95% error of each aggregate, for tre's release and for OpenDP's polars Context.
 
-Counts: the half-width OpenDP's accuracy function gives for the noise scale (both paths use
-OpenDP's discrete Laplace). Means: both paths release noisy sum / noisy count; the 95% error at
+Counts: every path releases whole numbers, so the error is the smallest integer that 95% of
+released counts stay within, derived from OpenDP's accuracy function for the path's noise:
+tre and OpenDP's Context add discrete Laplace noise, SmartNoise adds continuous Laplace noise
+and rounds (`integer_error`). Means: both paths release noisy sum / noisy count; the 95% error at
 a cell is the widest deviation of (S + e1) / (C + e2) from S / C over |e1|, |e2| within their
 97.5% accuracies, evaluated at the cell's true size and mean (tre sums values centred on the
 middle of the bounds, OpenDP sums them as they are), the same union bound tre's release uses.
@@ -10,6 +12,7 @@ Medians: the 95th percentile of |released - exact| over repeated draws of the me
 
 from __future__ import annotations
 
+import math
 import statistics
 from typing import Any
 
@@ -23,6 +26,19 @@ def _accuracy(distribution: str, scale: float, alpha: float) -> float:
     if "Integer" in distribution or "Discrete" in distribution:
         return float(accuracy.discrete_laplacian_scale_to_accuracy(scale, alpha))
     return float(accuracy.laplacian_scale_to_accuracy(scale, alpha))
+
+
+def integer_error(distribution: str, scale: float, alpha: float) -> float:
+    """Smallest k with P(|error of a released whole number| > k) <= alpha.
+
+    OpenDP's accuracy a satisfies P(|X| >= a) <= alpha. Discrete noise is whole, so |X| >= a
+    means |X| > ceil(a) - 1. Continuous noise rounded to a whole number errs by more than k
+    when |X| >= k + 1/2, so k = ceil(a - 1/2).
+    """
+    accuracy = _accuracy(distribution, scale, alpha)
+    if "Integer" in distribution or "Discrete" in distribution:
+        return float(math.ceil(accuracy) - 1)
+    return float(math.ceil(accuracy - 0.5))
 
 
 def mean_half_width(n: int, centred_sum: float, sum_half: float, count_half: float) -> float:
@@ -46,7 +62,7 @@ def tre_errors(planned: Any, release_output: dict[str, Any],
     output = planned.output
     scales = release_output["noise_scales"]
     if output.type == "count":
-        return [_accuracy("Integer Laplace", scales["count"], ALPHA)]
+        return [integer_error("Integer Laplace", scales["count"], ALPHA)]
     if output.type != "mean":
         return []
     lower, upper = output.bounds_in_units()
@@ -69,7 +85,7 @@ def opendp_errors(planned: Any, summary: list[dict[str, Any]],
     by_aggregate = {row["aggregate"]: row for row in summary}
     if output.type == "count":
         row = next(iter(summary))
-        return [_accuracy(row["distribution"], row["scale"], ALPHA)]
+        return [integer_error(row["distribution"], row["scale"], ALPHA)]
     if output.type != "mean":
         return []
     total, length = by_aggregate["Sum"], by_aggregate["Length"]
@@ -86,13 +102,18 @@ def smartnoise_errors(planned: Any, accuracy: list[float | None] | None,
                       exact_rows: list[list[Any]]) -> list[float]:
     """Per-cell 95% half-widths of SmartNoise's release, from its get_simple_accuracy().
 
-    Counts: its 95% accuracy. Means: its SUM and COUNT accuracies at 97.5%, combined as above.
+    Counts: its continuous Laplace noise (scale recovered from its 95% accuracy with OpenDP's
+    inverse), rounded as SmartNoise rounds. Means: its SUM and COUNT accuracies at 97.5%,
+    combined as above.
     """
     output = planned.output
     if not accuracy or output.type not in ("count", "mean"):
         return []
     if output.type == "count":
-        return [float(accuracy[-1] or 0.0)]
+        from trusted_env.dp.opendp_core import opendp
+
+        scale = opendp().accuracy.accuracy_to_laplacian_scale(float(accuracy[-1] or 0.0), ALPHA)
+        return [integer_error("Laplace", float(scale), ALPHA)]
     sum_half, count_half = float(accuracy[-2] or 0.0), float(accuracy[-1] or 0.0)
     width = len(output.group_columns)
     return [

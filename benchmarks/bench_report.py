@@ -15,6 +15,7 @@ from bench_accuracy import (
     tre_errors,
 )
 from bench_measure import Measured, measure, median, timed_command, tre_executable
+from bench_targets import print_targets
 
 REPO = Path(__file__).resolve().parents[1]
 QUANTILE_DRAWS = 2_000
@@ -218,6 +219,8 @@ def print_report(plan: Any, sizes: dict[int, list[Measured]], datasets: dict[int
     print("\nAll wall times (s): " + "; ".join(
         f"{key} " + ", ".join(f"{s:.2f}" for s in values)
         for key, values in spread.items() if values))
-    return {"times": rows, "phases": phases, "warm": warm, "accuracy": accuracy, "fixed": fixed,
-            "wall_times": spread, "stdev": {k: statistics.pstdev(v) for k, v in spread.items()
-                                            if v}, "args": vars(args)}
+    targets = print_targets(rows, warm, accuracy, fixed)
+    stdev = {key: statistics.pstdev(values) for key, values in spread.items() if values}
+    return {"targets": targets, "times": rows, "phases": phases, "warm": warm,
+            "accuracy": accuracy, "fixed": fixed, "wall_times": spread, "stdev": stdev,
+            "args": vars(args)}

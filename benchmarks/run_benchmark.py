@@ -47,7 +47,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads, every path")
     parser.add_argument("--memory-limit", default="14GB",
                         help="DuckDB memory limit, every path (50M patients peak at ~10.5 GB)")
-    parser.add_argument("--warm-runs", type=int, default=3,
+    parser.add_argument("--warm-runs", type=int, default=7,
                         help="runs of each path in one long-lived process (0: skip)")
     parser.add_argument("--no-warmup", action="store_true",
                         help="skip the unmeasured first run of each path (page cache warm-up)")
