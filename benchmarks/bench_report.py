@@ -91,7 +91,9 @@ def _print_overhead(phases: dict[str, Any], sizes: dict[int, list[Measured]]) ->
         if not tre or not exact:
             continue
         imports = tre["imported"] - exact["imported"]
-        run = (tre["released"] - tre["imported"]) - (exact["aggregates"] - exact["imported"])
+        # tre's "released" comes after closing DuckDB; so does the exact path's "closed".
+        exact_end = exact.get("closed", exact["aggregates"])
+        run = (tre["released"] - tre["imported"]) - (exact_end - exact["imported"])
         print(f"| {size:,} | {imports:+.2f} s | {run:+.2f} s | {imports + run:+.2f} s |")
 
 

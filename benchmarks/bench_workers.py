@@ -48,7 +48,8 @@ def run_exact(task: dict[str, Any]) -> dict[str, Any]:
     for name, sql in task["exact_sql"].items():
         results[name] = [list(row) for row in connection.execute(sql).fetchall()]
     marks["aggregates"] = time.perf_counter()
-    connection.close()
+    connection.close()  # frees DuckDB's memory: ~0.9 s at 50M patients; tre closes too
+    marks["closed"] = time.perf_counter()
     return {"results": results, "marks": marks}
 
 
