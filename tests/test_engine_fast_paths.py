@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
+# OpenDP's own polars path is the reference: if it is missing, these tests fail, never skip.
+import opendp.prelude as dp
 import polars as pl
 import pytest
 import yaml
@@ -34,7 +37,6 @@ from trusted_env.spec.outputs import MeanOutput
 from trusted_env.spec.plan import Plan, PlannedOutput
 
 warnings.filterwarnings("ignore", category=FutureWarning)
-dp: Any = pytest.importorskip("opendp.prelude")
 dp.enable_features("contrib")
 
 
