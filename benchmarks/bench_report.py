@@ -203,7 +203,7 @@ def _fixed_costs(compile_task: Path, repeats: int = 3) -> dict[str, Any]:
     costs["tre_help_s"] = timed_command([tre, "--help"], repeats)
     costs["python_startup_s"] = timed_command([sys.executable, "-c", "pass"], repeats)
     print(f"- `tre --help`: {costs['tre_help_s']:.2f} s "
-          f"(python -c pass: {costs['python_startup_s']:.2f} s)")
+          f"(`python -c pass`: {costs['python_startup_s'] * 1000:.0f} ms)")
     return costs
 
 
