@@ -165,7 +165,7 @@ class Worker:
         self._finish_released(claim, release)
 
     def _execute(self, checked: CheckedPlan, dataset_path: Path) -> Release:
-        from trusted_env.engine.executor import run_checked_plan
+        from trusted_env.engine import run_checked_plan
 
         return run_checked_plan(checked, dataset_path, sandbox_limits(self.settings))
 
