@@ -105,7 +105,7 @@ def compute_all_exact(checked: CheckedPlan, dataset_path: Path, limits: SandboxL
         # OpenDP's libraries (~45 MB resident once its measurements are built) do not add to
         # the run's peak memory. Loading OpenDP in a thread while DuckDB works would save ~0.08 s
         # in a fresh process but cost that memory at the peak (measured: 1.16x the exact query
-        # at 1M patients instead of 1.07x).
+        # at 1M patients instead of 1.08x).
         connection.close()
 
 
