@@ -43,21 +43,15 @@ def run(tre: CliRunner, *args: str, ok: bool = True) -> Result:
     return result
 
 
+def add_gp_dataset(tre: CliRunner, dataset_file: Path, budget: str) -> None:
+    run(tre, "dataset", "add", "gp", "--path", str(dataset_file), "--schema", "primary_care",
+        "--budget-epsilon", budget)
+
+
 def test_the_trusted_environment_walkthrough(
     tre: CliRunner, tmp_path: Path, dataset_file: Path
 ) -> None:
-    run(
-        tre,
-        "dataset",
-        "add",
-        "gp",
-        "--path",
-        str(dataset_file),
-        "--schema",
-        "primary_care",
-        "--budget-epsilon",
-        "3",
-    )
+    add_gp_dataset(tre, dataset_file, budget="3")
     listed = run(tre, "dataset", "list").output
     assert "gp" in listed and "primary_care" in listed
     token = run(tre, "user", "add", "alice", "--role", "researcher").output.strip().splitlines()[-1]
@@ -99,18 +93,7 @@ def test_the_trusted_environment_walkthrough(
 def test_refusals_are_user_errors_that_change_nothing(
     tre: CliRunner, tmp_path: Path, dataset_file: Path
 ) -> None:
-    run(
-        tre,
-        "dataset",
-        "add",
-        "gp",
-        "--path",
-        str(dataset_file),
-        "--schema",
-        "primary_care",
-        "--budget-epsilon",
-        "1.5",
-    )
+    add_gp_dataset(tre, dataset_file, budget="1.5")
     run(tre, "user", "add", "sam", "--role", "steward")
     job = write_job(tmp_path / "job")
     run(tre, "admin", "submit", str(job), "--dataset", "gp", "--as", "sam")
