@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import JOBS, REPO
 
@@ -38,6 +39,7 @@ typer.main.get_command(app)
 
 CHECK = f"""
 import sys
+from pathlib import Path
 sys.argv = ["tre", "check", {str(JOBS / "hba1c_control")!r}]
 from trusted_env.cli.app import main
 try:
@@ -81,3 +83,16 @@ def test_check_loads_only_what_validation_and_accuracy_need() -> None:
     # The SQL sandbox needs sqlglot and DuckDB's parser; expected accuracy comes from OpenDP
     # (which imports numpy). Nothing of the control plane, the API or the data frames.
     assert loaded_after(CHECK) <= {"duckdb", "sqlglot", "opendp", "numpy"}
+
+
+def test_finding_an_up_to_date_dummy_dataset_does_not_load_the_generator(tmp_path: Path) -> None:
+    # `tre run` on a cached dummy dataset only compares its manifest: the generator (polars,
+    # numpy) loads when the file has to be (re)generated, which the first call here does.
+    find = (
+        "from pathlib import Path\n"
+        "from trusted_env.dummy import ensure_dummy_dataset\n"
+        "from trusted_env.schema import load_schema\n"
+        f"ensure_dummy_dataset(load_schema('primary_care'), Path({str(tmp_path)!r}), 200)\n"
+    )
+    assert {"polars", "numpy"} <= loaded_after(find)
+    assert loaded_after(find) & {"polars", "numpy"} == set()

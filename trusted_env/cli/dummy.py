@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from trusted_env.dummy.sizes import DEFAULT_PATIENTS, DEFAULT_SEED, MAX_PATIENTS
+from trusted_env.dummy.constants import DEFAULT_PATIENTS, DEFAULT_SEED, MAX_PATIENTS
 
 
 def register(app: typer.Typer) -> None:

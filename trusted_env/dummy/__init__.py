@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from trusted_env.dummy.sizes import DEFAULT_PATIENTS, DEFAULT_SEED
+from trusted_env.dummy.constants import DEFAULT_PATIENTS, DEFAULT_SEED, GENERATOR_VERSION
 
 if TYPE_CHECKING:
     from trusted_env.dummy.cache import (
@@ -18,16 +18,15 @@ if TYPE_CHECKING:
         ensure_dummy_dataset,
         generate_with_manifest,
     )
-    from trusted_env.dummy.generator import GENERATOR_VERSION, Progress, generate_dataset
+    from trusted_env.dummy.generator import Progress, generate_dataset
     from trusted_env.dummy.validate import check_hints
 
 # Loaded on first use: the generator needs polars and numpy, which `tre` should not import
-# just to read the default sizes (trusted_env.dummy.sizes) when it builds its commands.
+# to build its commands or to find an up-to-date dataset (trusted_env.dummy.constants).
 _HOMES = {
     "default_dummy_dir": "trusted_env.dummy.cache",
     "ensure_dummy_dataset": "trusted_env.dummy.cache",
     "generate_with_manifest": "trusted_env.dummy.cache",
-    "GENERATOR_VERSION": "trusted_env.dummy.generator",
     "Progress": "trusted_env.dummy.generator",
     "generate_dataset": "trusted_env.dummy.generator",
     "check_hints": "trusted_env.dummy.validate",

@@ -11,13 +11,16 @@ import json
 import os
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trusted_env.canonical import sha256_hex
-from trusted_env.dummy.generator import GENERATOR_VERSION, Progress, generate_dataset
-from trusted_env.dummy.sizes import DEFAULT_PATIENTS as DEFAULT_PATIENTS
-from trusted_env.dummy.sizes import DEFAULT_SEED as DEFAULT_SEED
+from trusted_env.dummy.constants import DEFAULT_PATIENTS as DEFAULT_PATIENTS
+from trusted_env.dummy.constants import DEFAULT_SEED as DEFAULT_SEED
+from trusted_env.dummy.constants import GENERATOR_VERSION
 from trusted_env.schema.model import DatasetSchema
+
+if TYPE_CHECKING:
+    from trusted_env.dummy.generator import Progress
 
 DUMMY_DIR_ENV = "TRE_DUMMY_DATA_DIR"
 
@@ -76,6 +79,9 @@ def generate_with_manifest(
     The old manifest is removed first and the new one written last (atomically), so a crash at
     any point leaves either no manifest or one that truly describes the file beside it.
     """
+    # Imported here: finding an up-to-date dataset must not load polars and numpy.
+    from trusted_env.dummy.generator import generate_dataset
+
     manifest_path(out_path).unlink(missing_ok=True)
     generate_dataset(schema, out_path, patients, seed, progress)
     _write_atomically(

@@ -7,18 +7,16 @@ from pathlib import Path
 
 import polars as pl
 
+from trusted_env.dummy.constants import GENERATOR_VERSION as GENERATOR_VERSION
+from trusted_env.dummy.constants import MAX_PATIENTS as MAX_PATIENTS
 from trusted_env.dummy.context import Population
 from trusted_env.dummy.defaults import default_streams
 from trusted_env.dummy.rows import StreamRows, draw_rows
-from trusted_env.dummy.sizes import MAX_PATIENTS as MAX_PATIENTS
 from trusted_env.dummy.tables import build_population, build_spells, build_streams
 from trusted_env.dummy.validate import check_hints
 from trusted_env.dummy.writer import BackgroundWriter, atomic_duckdb, create_tables
 from trusted_env.errors import SpecError
 from trusted_env.schema.model import DatasetSchema
-
-# Bump whenever the same schema, size and seed would give different data.
-GENERATOR_VERSION = "2"
 
 Progress = Callable[[str, int, int], None]
 """Called as `progress(step_description, steps_done, steps_total)` before and after steps."""
