@@ -200,11 +200,26 @@ def _fixed_costs(compile_task: Path, repeats: int = 3) -> dict[str, Any]:
         seconds = timed_command([tre, "check", str(job)], repeats)
         costs["tre_check_s"][job.name] = seconds
         print(f"- `tre check jobs/{job.name}`: {seconds:.2f} s")
+    costs["library_floor_s"] = _library_floor()
+    print(f"- importing, then unloading at exit, what tre's run needs beyond DuckDB (pydantic, "
+          f"sqlglot and its DuckDB dialect, OpenDP and numpy, trusted-env's models), with no "
+          f"work done: +{costs['library_floor_s']:.2f} s per fresh process")
     costs["tre_help_s"] = timed_command([tre, "--help"], repeats)
     costs["python_startup_s"] = timed_command([sys.executable, "-c", "pass"], repeats)
     print(f"- `tre --help`: {costs['tre_help_s']:.2f} s "
           f"(`python -c pass`: {costs['python_startup_s'] * 1000:.0f} ms)")
     return costs
+
+
+# What a fresh process running tre's engine imports, against what the exact path imports.
+_TRE_IMPORTS = ("import trusted_env.engine, sqlglot.dialects.duckdb; "
+                "from trusted_env.dp.opendp_core import opendp; opendp()")
+
+
+def _library_floor(repeats: int = 9) -> float:
+    """The part of the fresh-process overhead that no change to tre's own work can remove."""
+    tre = timed_command([sys.executable, "-c", _TRE_IMPORTS], repeats)
+    return tre - timed_command([sys.executable, "-c", "import duckdb"], repeats)
 
 
 def print_report(plan: Any, sizes: dict[int, list[Measured]], datasets: dict[int, Path],
