@@ -1,13 +1,15 @@
-"""95% error of each aggregate, for tre's release and for OpenDP's polars Context.
+"""95% error of each aggregate, for tre's release and for each peer's.
 
 Counts: every path releases whole numbers, so the error is the smallest integer that 95% of
 released counts stay within, derived from OpenDP's accuracy function for the path's noise:
-tre and OpenDP's Context add discrete Laplace noise, SmartNoise adds continuous Laplace noise
-and rounds (`integer_error`). Means: both paths release noisy sum / noisy count; the 95% error at
-a cell is the widest deviation of (S + e1) / (C + e2) from S / C over |e1|, |e2| within their
-97.5% accuracies, evaluated at the cell's true size and mean (tre sums values centred on the
-middle of the bounds, OpenDP sums them as they are), the same union bound tre's release uses.
-Medians: the 95th percentile of |released - exact| over repeated draws of the mechanism.
+tre, OpenDP's Context and Tumult add discrete Laplace (geometric) noise, SmartNoise adds
+continuous Laplace noise and rounds (`integer_error`). Means: every path releases noisy sum /
+noisy count; the 95% error at a cell is the widest deviation of (S + e1) / (C + e2) from S / C
+over |e1|, |e2| within their 97.5% accuracies, evaluated at the cell's true size and mean (tre
+and Tumult sum values centred on the middle of the bounds, OpenDP and SmartNoise sum them as
+they are), the same union bound tre's release uses. Medians: the 95th percentile of
+|released - exact| over repeated draws of tre's mechanism; a peer releases one draw per run,
+so its figure is the largest error over its runs.
 """
 
 from __future__ import annotations
@@ -118,6 +120,29 @@ def smartnoise_errors(planned: Any, accuracy: list[float | None] | None,
     width = len(output.group_columns)
     return [
         mean_half_width(int(n), int(n) * float(mean), sum_half, count_half)
+        for mean, n in _cells(exact_rows, width).values()
+    ]
+
+
+def tumult_errors(planned: Any, noise: list[dict[str, Any]], midpoint: float | None,
+                  exact_rows: list[list[Any]]) -> list[float]:
+    """Per-cell 95% half-widths of Tumult's release, from the noise its Session reports.
+
+    Counts: its geometric (discrete Laplace) noise. Means: noisy sum of deviations from the
+    midpoint of the bounds (a whole number for integer columns) over a noisy count, as tre.
+    """
+    output = planned.output
+    kinds = {"GEOMETRIC": "Discrete Laplace", "LAPLACE": "Laplace"}
+    if output.type == "count":
+        return [integer_error(kinds[noise[0]["mechanism"]], noise[0]["scale"], ALPHA)]
+    if output.type != "mean" or midpoint is None:
+        return []
+    deviations, count = noise  # Tumult composes the sum of deviations, then the count
+    sum_half = _accuracy(kinds[deviations["mechanism"]], deviations["scale"], ALPHA / 2)
+    count_half = _accuracy(kinds[count["mechanism"]], count["scale"], ALPHA / 2)
+    width = len(output.group_columns)
+    return [
+        mean_half_width(int(n), int(n) * (float(mean) - midpoint), sum_half, count_half)
         for mean, n in _cells(exact_rows, width).values()
     ]
 

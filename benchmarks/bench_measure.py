@@ -64,14 +64,18 @@ def parse_time_report(stderr: str) -> tuple[float, float, float]:
     return total, int(rss.group(1)) / 1024, sum(cpu)
 
 
-SMARTNOISE = Path(__file__).resolve().parent / "smartnoise_reference.py"
+# Peers that pin their own libraries run from their own environments, with their own worker.
+PEER_WORKERS = {
+    "smartnoise": Path(__file__).resolve().parent / "smartnoise_reference.py",
+    "tumult": Path(__file__).resolve().parent / "tumult_reference.py",
+}
 
 
 def measure(mode: str, task: Path, result: Path, python: str | None = None) -> Measured:
-    """Run `bench_workers.py MODE` (or SmartNoise's worker with its own Python) in a fresh
+    """Run `bench_workers.py MODE` (or a peer's worker with its own Python) in a fresh
     interpreter under `/usr/bin/time -v`."""
     result.unlink(missing_ok=True)
-    script = [str(SMARTNOISE)] if mode == "smartnoise" else [str(WORKERS), mode]
+    script = [str(PEER_WORKERS[mode])] if mode in PEER_WORKERS else [str(WORKERS), mode]
     command = [str(GNU_TIME), "-v", python or sys.executable, *script, str(task), str(result)]
     done = subprocess.run(  # noqa: S603
         command, capture_output=True, text=True, check=False, env=child_environment()

@@ -13,6 +13,7 @@ from bench_accuracy import (
     smartnoise_errors,
     summarise,
     tre_errors,
+    tumult_errors,
 )
 from bench_measure import Measured, measure, median, timed_command, tre_executable
 from bench_targets import print_targets
@@ -30,7 +31,9 @@ PATHS = {
     "tre": "tre engine (DP)",
     "opendp": "OpenDP polars Context",
     "smartnoise": "SmartNoise SQL",
+    "tumult": "Tumult Analytics (Spark)",
 }
+PEERS = ("opendp", "smartnoise", "tumult")
 
 
 def _time_rows(sizes: dict[int, list[Measured]]) -> list[dict[str, Any]]:
@@ -151,36 +154,45 @@ def _errors(plan: Any, planned: Any, runs: list[Measured], dataset: Path,
     exact = _exact_rows(runs, name)
     release = {o["name"]: o for o in _by_mode(runs, "tre")[0].result["release"]["outputs"]}
     opendp, smartnoise = _by_mode(runs, "opendp"), _by_mode(runs, "smartnoise")
+    tumult = _by_mode(runs, "tumult")
     errors: dict[str, Any] = {
         "tre": tre_errors(planned, release[name], exact),
         "opendp": opendp_errors(planned, opendp[0].result["summaries"][name], exact)
         if opendp else None,
         "smartnoise": smartnoise_errors(planned, smartnoise[0].result["accuracy"].get(name),
                                         exact) if smartnoise else None,
+        "tumult": tumult_errors(planned, tumult[0].result["noise"][name],
+                                tumult[0].result["midpoints"][name], exact) if tumult else None,
     }
     if planned.output.type in ("median", "quantile"):
         exact_median, error = _median_draws(plan, planned, dataset, memory_limit)
         errors["tre"] = [error]
+        # A peer releases one draw per run: the largest error seen over its runs.
         if opendp:
-            # OpenDP releases one draw per run: the largest error seen over the runs.
             errors["opendp"] = [max(
                 abs(float(next(iter(run.result["released"][name][0].values()))) - exact_median)
                 for run in opendp)]
+        if tumult:
+            # Tumult draws from the continuous range: measured against the raw column's median.
+            errors["tumult"] = [max(
+                abs(float(run.result["released"][name][0][-1]) - run.result["exact_median"])
+                for run in tumult)]
     return errors
 
 
 def _accuracy(plan: Any, sizes: dict[int, list[Measured]], datasets: dict[int, Path],
               memory_limit: str) -> dict[str, Any]:
     print("\n## 95% error of each aggregate (same epsilon per output on every path)\n")
-    print("| patients | output | epsilon | tre | OpenDP polars Context | SmartNoise SQL |")
-    print("|---|---|---|---|---|---|")
+    print("| patients | output | epsilon | tre | "
+          + " | ".join(PATHS[peer] for peer in PEERS) + " |")
+    print("|---|---|---|---|---|---|---|")
     table: dict[str, Any] = {}
     for size, runs in sizes.items():
         for planned in plan.outputs:
             errors = _errors(plan, planned, runs, datasets[size], memory_limit)
             table[f"{size}/{planned.output.name}"] = errors
             shown = [summarise(errors[path]) if errors[path] is not None else "-"
-                     for path in ("tre", "opendp", "smartnoise")]
+                     for path in ("tre", *PEERS)]
             print(f"| {size:,} | {planned.output.name} | {planned.epsilon:g} | "
                   + " | ".join(shown) + " |")
     return table

@@ -68,7 +68,7 @@ def _overhead_lines(rows: list[dict[str, Any]], warm: dict[str, Any],
 def _accuracy_lines(accuracy: dict[str, Any]) -> list[tuple[str, ...]]:
     lines = []
     for key, errors in accuracy.items():
-        peers = [statistics.median(errors[p]) for p in ("opendp", "smartnoise")
+        peers = [statistics.median(errors[p]) for p in ("opendp", "smartnoise", "tumult")
                  if errors.get(p)]
         if not errors.get("tre") or not peers:
             continue

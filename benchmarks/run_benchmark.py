@@ -6,7 +6,8 @@ For each size it generates (once, cached in benchmarks/.data/) a dummy primary-c
 then runs the representative job (benchmarks/representative_job/) through
 `trusted_env.engine.run_plan` and the exact, non-private computation of the same aggregates in
 DuckDB, alternating them, each run in a fresh process measured with `/usr/bin/time -v`; at the
-sizes in --opendp-sizes it also runs the job through OpenDP's polars Context. It prints medians
+sizes in --opendp-sizes it also runs the job through the peers: OpenDP's polars Context, and
+SmartNoise SQL and Tumult Analytics where their own environments exist. It prints medians
 of wall time and peak memory, their ratios, where the time goes, the 95% error of each
 aggregate, and how long `tre check` and compiling the measurements take.
 """
@@ -29,6 +30,7 @@ from bench_report import print_report
 from bench_tasks import compile_plan, write_tasks
 
 DEFAULT_SMARTNOISE_PYTHON = DATA_DIR / "snsql" / "bin" / "python"
+DEFAULT_TUMULT_PYTHON = DATA_DIR / "tumult" / "bin" / "python"
 
 
 def _arguments() -> argparse.Namespace:
@@ -38,12 +40,16 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5,
                         help="measured runs of each path per size (default 5)")
     parser.add_argument("--opendp-sizes", type=int, nargs="*", default=[1_000_000],
-                        help="sizes at which OpenDP's polars Context also runs (default 1M)")
+                        help="sizes at which the peers (OpenDP's polars Context, SmartNoise "
+                        "SQL, Tumult Analytics) also run (default 1M)")
     parser.add_argument("--opendp-repeats", type=int, default=3,
                         help="runs of each peer reference per size (default 3)")
     parser.add_argument("--smartnoise-python", default=str(DEFAULT_SMARTNOISE_PYTHON),
                         help="Python of a virtual environment with smartnoise-sql and duckdb "
                         "(default: benchmarks/.data/snsql/bin/python; skipped if missing)")
+    parser.add_argument("--tumult-python", default=str(DEFAULT_TUMULT_PYTHON),
+                        help="Python of a virtual environment with tmlt.analytics and duckdb "
+                        "(default: benchmarks/.data/tumult/bin/python; skipped if missing)")
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads, every path")
     parser.add_argument("--memory-limit", default="14GB",
                         help="DuckDB memory limit, every path (50M patients peak at ~10.5 GB)")
@@ -67,16 +73,18 @@ def _alternate(tasks: dict[str, Path], folder: Path, args: argparse.Namespace,
     if not args.no_warmup:
         for mode in modes:
             measure(mode, tasks[mode], folder / f"warmup-{mode}.json")
+    own_pythons = {"smartnoise": args.smartnoise_python, "tumult": args.tumult_python}
     peers = ["opendp"] if with_opendp else []
-    if with_opendp and Path(args.smartnoise_python).is_file():
-        peers.append("smartnoise")
+    if with_opendp:
+        peers += [peer for peer, python in own_pythons.items() if Path(python).is_file()]
     for repeat in range(args.repeats):
         order = modes if repeat % 2 == 0 else modes[::-1]
         if repeat < args.opendp_repeats:
             order = [*order, *peers]
         for mode in order:
-            python = args.smartnoise_python if mode == "smartnoise" else None
-            task = tasks["opendp" if mode == "smartnoise" else mode]
+            python = own_pythons.get(mode)
+            # The peers read the same task: the cohort SQL and each output's parameters.
+            task = tasks["opendp" if mode in own_pythons else mode]
             run = measure(mode, task, folder / f"result-{mode}-{repeat}.json", python)
             print(f"  {mode:6} run {repeat + 1}: {run.wall_seconds:6.2f} s, "
                   f"{run.peak_rss_mb:7.0f} MB", flush=True)

@@ -22,7 +22,7 @@ from trusted_env.schema import DatasetSchema
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
-from bench_accuracy import integer_error  # noqa: E402
+from bench_accuracy import integer_error, tumult_errors  # noqa: E402
 from bench_tasks import compile_plan, write_tasks  # noqa: E402
 from bench_workers import run_exact  # noqa: E402
 
@@ -88,3 +88,32 @@ def test_whole_number_error_of_rounded_continuous_noise() -> None:
              for _ in range(40_000)]
     assert sum(abs(x) > k for x in draws) / len(draws) <= 0.05 + 0.0055
     assert sum(abs(x) > k - 1 for x in draws) / len(draws) > 0.05 - 0.0055
+
+
+def test_tumult_mean_error_covers_its_noisy_sum_of_deviations_over_noisy_count() -> None:
+    """Tumult's mean: (sum of deviations from the midpoint + Laplace) / (count + geometric)
+    + midpoint. At least 95% of such releases lie within the benchmark's half-width (a union
+    bound over both noises' 97.5% accuracies, as for every path), and well under 95% within
+    half of it: the figure is conservative, not vacuous (seeded draws check arithmetic only)."""
+    plan = compile_plan()
+    planned = next(p for p in plan.outputs if p.output.name == "mean_hba1c_by_region")
+    n, mean, midpoint = 2_000, 42.0, 85.0
+    noise = [{"mechanism": "LAPLACE", "scale": 520.0}, {"mechanism": "GEOMETRIC", "scale": 8.0}]
+    [half_width] = tumult_errors(planned, noise, midpoint, [["London", mean, n]])
+    generator = random.Random(20261121)
+
+    def laplace(scale: float) -> float:
+        return generator.expovariate(1 / scale) - generator.expovariate(1 / scale)
+
+    def geometric(scale: float) -> int:
+        # Two-sided geometric: the difference of two geometric variables with p = 1 - e^(-1/s).
+        rate = 1 / scale
+        return math.floor(generator.expovariate(rate)) - math.floor(generator.expovariate(rate))
+
+    releases = [(n * (mean - midpoint) + laplace(520.0)) / (n + geometric(8.0)) + midpoint
+                for _ in range(40_000)]
+    def covered(width: float) -> float:
+        return sum(abs(r - mean) <= width for r in releases) / len(releases)
+
+    assert covered(half_width) >= 0.95
+    assert covered(half_width / 2) < 0.95

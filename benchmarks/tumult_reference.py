@@ -1,0 +1,128 @@
+"""The representative job through Tumult Analytics, as its documentation shows (peer reference).
+
+Tumult Analytics runs on Spark and pins its own pandas, NumPy and PySpark, so it runs from its
+own virtual environment (see the README's "Performance" section):
+
+    benchmarks/.data/tumult/bin/python benchmarks/tumult_reference.py TASK.json RESULT.json
+
+The cohort comes from DuckDB as a pandas frame and is copied into a local Spark session (two
+cores, as every path gets); a Session protects one row (one patient) with a pure-DP budget of
+the job's epsilon, and each output spends its share: `groupby(KeySet).count()`,
+`.average(column, low, high)` and `.median(column, low, high)` on the column as it is. What
+Tumult reports of its noise (`Session._noise_info`: the mechanism and its scale for each noisy
+statistic) is saved beside each release, for the accuracy table. Tumult's median is drawn from
+the continuous range, so the exact median of the raw column is saved too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+STARTED = time.perf_counter()
+
+
+def _cohort(task: dict[str, Any]) -> tuple[Any, float | None]:
+    """The cohort as a pandas frame, and the exact median of the median's raw column."""
+    import duckdb
+
+    connection = duckdb.connect(task["dataset"], read_only=True,
+                                config={"threads": task["threads"],
+                                        "memory_limit": task["memory_limit"]})
+    for name, codes in task["codelists"].items():
+        connection.execute(f'CREATE TEMP TABLE "{name}" AS SELECT unnest($1::VARCHAR[]) AS code',
+                           [codes])
+    connection.execute(f"CREATE TEMP TABLE cohort AS {task['cohort_sql']}")
+    frame = connection.execute("SELECT * FROM cohort").df()
+    median_column = next((o["column"] for o in task["outputs"] if o["type"] == "median"), None)
+    exact_median = None
+    if median_column is not None:
+        row = connection.execute(
+            f'SELECT quantile_disc("{median_column}", 0.5) FROM cohort'  # noqa: S608
+        ).fetchone()
+        exact_median = None if row is None else row[0]
+    connection.close()
+    return frame, exact_median
+
+
+def _query(output: dict[str, Any]) -> Any:
+    from tmlt.analytics import KeySet, QueryBuilder
+
+    builder = QueryBuilder("cohort")
+    if output["group_by"]:
+        keys = KeySet.from_dict({column: list(values) for column, values in output["group_by"]})
+        grouped = builder.groupby(keys)
+    else:
+        grouped = builder.groupby(KeySet.from_dict({}))
+    if output["type"] == "count":
+        return grouped.count()
+    lower, upper = output["bounds"]
+    if output["type"] == "mean":
+        return grouped.average(output["column"], lower, upper)
+    if output["type"] == "sum":
+        return grouped.sum(output["column"], lower, upper)
+    return grouped.quantile(output["column"], output["quantile"], lower, upper)
+
+
+def _noise(session: Any, query: Any, budget: Any) -> list[dict[str, Any]]:
+    """Tumult's own report of each noisy statistic: a documented method, underscore and all."""
+    return [{"mechanism": str(info["noise_mechanism"].name),
+             "scale": float(info["noise_parameter"])}
+            for info in session._noise_info(query, budget)]
+
+
+def _midpoint(session: Any, output: dict[str, Any]) -> float | None:
+    """The value Tumult centres a mean's sum on (rounded to a whole number for integers)."""
+    from tmlt.analytics import ColumnType
+    from tmlt.core.measurements.aggregations import get_midpoint
+
+    if output["type"] != "mean":
+        return None
+    integer = session.get_column_types("cohort")[output["column"]] == ColumnType.INTEGER
+    return float(get_midpoint(*output["bounds"], integer_midpoint=integer)[0])
+
+
+def main() -> None:
+    task = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    from pyspark.sql import SparkSession
+    from tmlt.analytics import AddOneRow, PureDPBudget, Session
+
+    marks = {"imported": time.perf_counter()}
+    # Spark's Python workers must be this environment's Python, which has Tumult installed.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    spark = (SparkSession.builder.master(f"local[{task['threads']}]")
+             .config("spark.driver.memory", "8g")
+             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+             .config("spark.ui.enabled", "false")
+             .getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    marks["spark started"] = time.perf_counter()
+    frame, exact_median = _cohort(task)
+    marks["cohort copied into pandas"] = time.perf_counter()
+    session = Session.from_dataframe(
+        privacy_budget=PureDPBudget(task["epsilon"]), source_id="cohort",
+        dataframe=spark.createDataFrame(frame), protected_change=AddOneRow(),
+    )
+    marks["cohort copied into Spark"] = time.perf_counter()
+    released, noise, midpoints = {}, {}, {}
+    for output, epsilon in zip(task["outputs"], task["weights"], strict=True):
+        query, budget = _query(output), PureDPBudget(epsilon)
+        noise[output["name"]] = _noise(session, query, budget)
+        midpoints[output["name"]] = _midpoint(session, output)
+        released[output["name"]] = [list(row) for row in
+                                     session.evaluate(query, budget).toPandas().itertuples(
+                                         index=False)]
+        marks[f"released {output['name']}"] = time.perf_counter()
+    spark.stop()
+    result = {"released": released, "noise": noise, "midpoints": midpoints,
+              "exact_median": exact_median,
+              "marks": {k: v - STARTED for k, v in marks.items()}}
+    Path(sys.argv[2]).write_text(json.dumps(result, default=str), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
