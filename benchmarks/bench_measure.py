@@ -83,7 +83,12 @@ def measure(mode: str, task: Path, result: Path, python: str | None = None) -> M
     if done.returncode != 0:
         raise RuntimeError(f"{mode} run failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
     wall, rss, cpu = parse_time_report(done.stderr)
-    return Measured(mode, wall, rss, cpu, json.loads(result.read_text(encoding="utf-8")))
+    report = json.loads(result.read_text(encoding="utf-8"))
+    # A worker whose child outlives GNU time's accounting (Spark's JVM) reports it itself; both
+    # run at once, so their peaks are added.
+    children = report.get("children", {})
+    return Measured(mode, wall, rss + children.get("peak_rss_mb", 0.0),
+                    cpu + children.get("cpu_seconds", 0.0), report)
 
 
 def median(values: list[float]) -> float:
