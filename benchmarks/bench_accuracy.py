@@ -5,11 +5,11 @@ released counts stay within, derived from OpenDP's accuracy function for the pat
 tre, OpenDP's Context and Tumult add discrete Laplace (geometric) noise, SmartNoise adds
 continuous Laplace noise and rounds (`integer_error`). Means: every path releases noisy sum /
 noisy count; the 95% error at a cell is the widest deviation of (S + e1) / (C + e2) from S / C
-over |e1|, |e2| within their 97.5% accuracies, evaluated at the cell's true size and mean (tre
-and Tumult sum values centred on the middle of the bounds, OpenDP and SmartNoise sum them as
-they are), the same union bound tre's release uses. Medians: the 95th percentile of
-|released - exact| over repeated draws of tre's mechanism; a peer releases one draw per run,
-so its figure is the largest error over its runs.
+over |e1|, |e2| within their 97.5% bounds (`noise_bound`: whole numbers for discrete noise),
+evaluated at the cell's true size and mean (tre and Tumult sum values centred on the middle of
+the bounds, OpenDP and SmartNoise sum them as they are): the union bound tre's release uses for
+its intervals. Medians: the 95th percentile of |released - exact| over repeated draws of tre's
+mechanism; a peer releases one draw per run, so its figure is the largest error over its runs.
 """
 
 from __future__ import annotations
@@ -25,9 +25,21 @@ def _accuracy(distribution: str, scale: float, alpha: float) -> float:
     from trusted_env.dp.opendp_core import opendp
 
     accuracy = opendp().accuracy
-    if "Integer" in distribution or "Discrete" in distribution:
+    if _discrete(distribution):
         return float(accuracy.discrete_laplacian_scale_to_accuracy(scale, alpha))
     return float(accuracy.laplacian_scale_to_accuracy(scale, alpha))
+
+
+def _discrete(distribution: str) -> bool:
+    return "Integer" in distribution or "Discrete" in distribution
+
+
+def noise_bound(distribution: str, scale: float, alpha: float) -> float:
+    """Smallest b with P(|noise| > b) <= alpha: OpenDP's accuracy a, P(|X| >= a) <= alpha,
+    which for whole-number (discrete) noise means |X| <= ceil(a) - 1. Used for the sums and
+    counts inside a mean, so that discrete and continuous noise are compared like for like."""
+    accuracy = _accuracy(distribution, scale, alpha)
+    return float(math.ceil(accuracy) - 1) if _discrete(distribution) else accuracy
 
 
 def integer_error(distribution: str, scale: float, alpha: float) -> float:
@@ -37,10 +49,9 @@ def integer_error(distribution: str, scale: float, alpha: float) -> float:
     means |X| > ceil(a) - 1. Continuous noise rounded to a whole number errs by more than k
     when |X| >= k + 1/2, so k = ceil(a - 1/2).
     """
-    accuracy = _accuracy(distribution, scale, alpha)
-    if "Integer" in distribution or "Discrete" in distribution:
-        return float(math.ceil(accuracy) - 1)
-    return float(math.ceil(accuracy - 0.5))
+    if _discrete(distribution):
+        return noise_bound(distribution, scale, alpha)
+    return float(math.ceil(_accuracy(distribution, scale, alpha) - 0.5))
 
 
 def mean_half_width(n: int, centred_sum: float, sum_half: float, count_half: float) -> float:
@@ -70,8 +81,8 @@ def tre_errors(planned: Any, release_output: dict[str, Any],
     lower, upper = output.bounds_in_units()
     centre = (lower + upper) / 2
     step = output.resolution
-    sum_half = _accuracy("Integer Laplace", scales["centred_sum"] / step, ALPHA / 2)
-    count_half = _accuracy("Integer Laplace", scales["count"], ALPHA / 2)
+    sum_half = noise_bound("Integer Laplace", scales["centred_sum"] / step, ALPHA / 2)
+    count_half = noise_bound("Integer Laplace", scales["count"], ALPHA / 2)
     width = len(output.group_columns)
     return [
         step * mean_half_width(int(n), int(n) * (float(mean) / step - centre), sum_half,
@@ -91,8 +102,8 @@ def opendp_errors(planned: Any, summary: list[dict[str, Any]],
     if output.type != "mean":
         return []
     total, length = by_aggregate["Sum"], by_aggregate["Length"]
-    sum_half = _accuracy(total["distribution"], total["scale"], ALPHA / 2)
-    count_half = _accuracy(length["distribution"], length["scale"], ALPHA / 2)
+    sum_half = noise_bound(total["distribution"], total["scale"], ALPHA / 2)
+    count_half = noise_bound(length["distribution"], length["scale"], ALPHA / 2)
     width = len(output.group_columns)
     return [
         mean_half_width(int(n), int(n) * float(mean), sum_half, count_half)
@@ -138,8 +149,8 @@ def tumult_errors(planned: Any, noise: list[dict[str, Any]], midpoint: float | N
     if output.type != "mean" or midpoint is None:
         return []
     deviations, count = noise  # Tumult composes the sum of deviations, then the count
-    sum_half = _accuracy(kinds[deviations["mechanism"]], deviations["scale"], ALPHA / 2)
-    count_half = _accuracy(kinds[count["mechanism"]], count["scale"], ALPHA / 2)
+    sum_half = noise_bound(kinds[deviations["mechanism"]], deviations["scale"], ALPHA / 2)
+    count_half = noise_bound(kinds[count["mechanism"]], count["scale"], ALPHA / 2)
     width = len(output.group_columns)
     return [
         mean_half_width(int(n), int(n) * (float(mean) - midpoint), sum_half, count_half)

@@ -66,29 +66,33 @@ def _settings(args: argparse.Namespace, size: int) -> dict[str, Any]:
 
 
 def _alternate(tasks: dict[str, Path], folder: Path, args: argparse.Namespace,
-               with_opendp: bool) -> list[Measured]:
-    """tre and exact in alternating order (OpenDP in between, fewer times); warm-up first."""
-    runs: list[Measured] = []
-    modes = ["tre", "exact"]
+               with_peers: bool) -> list[Measured]:
+    """tre and exact in alternating order, warm-up first; then the peers, fewer times.
+
+    The peers run after the comparison the targets are judged on: Spark's JVM (GBs) and the
+    peers' copies of the cohort evict the dataset's pages and slow the next runs down.
+    """
+    rounds = [["tre", "exact"] if repeat % 2 == 0 else ["exact", "tre"]
+              for repeat in range(args.repeats)]
     if not args.no_warmup:
-        for mode in modes:
+        for mode in ("tre", "exact"):
             measure(mode, tasks[mode], folder / f"warmup-{mode}.json")
     own_pythons = {"smartnoise": args.smartnoise_python, "tumult": args.tumult_python}
-    peers = ["opendp"] if with_opendp else []
-    if with_opendp:
-        peers += [peer for peer, python in own_pythons.items() if Path(python).is_file()]
-    for repeat in range(args.repeats):
-        order = modes if repeat % 2 == 0 else modes[::-1]
-        if repeat < args.opendp_repeats:
-            order = [*order, *peers]
-        for mode in order:
-            python = own_pythons.get(mode)
-            # The peers read the same task: the cohort SQL and each output's parameters.
-            task = tasks["opendp" if mode in own_pythons else mode]
-            run = measure(mode, task, folder / f"result-{mode}-{repeat}.json", python)
-            print(f"  {mode:6} run {repeat + 1}: {run.wall_seconds:6.2f} s, "
-                  f"{run.peak_rss_mb:7.0f} MB", flush=True)
-            runs.append(run)
+    if with_peers:
+        peers = ["opendp", *(peer for peer, python in own_pythons.items()
+                             if Path(python).is_file())]
+        rounds += [peers] * args.opendp_repeats
+    runs: list[Measured] = []
+    counts: dict[str, int] = {}
+    for mode in (mode for modes in rounds for mode in modes):
+        counts[mode] = repeat = counts.get(mode, 0) + 1
+        # The peers read the same task: the cohort SQL and each output's parameters.
+        task = tasks["opendp" if mode in own_pythons else mode]
+        run = measure(mode, task, folder / f"result-{mode}-{repeat - 1}.json",
+                      own_pythons.get(mode))
+        print(f"  {mode:6} run {repeat}: {run.wall_seconds:6.2f} s, "
+              f"{run.peak_rss_mb:7.0f} MB", flush=True)
+        runs.append(run)
     return runs
 
 
