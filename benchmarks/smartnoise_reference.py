@@ -1,7 +1,7 @@
 """The representative job through SmartNoise SQL, as its documentation shows (peer reference).
 
 SmartNoise SQL pins an older OpenDP than trusted-env, so it runs from its own virtual
-environment (see /work/notes/readme_performance.md):
+environment (see the README's "Performance" section):
 
     benchmarks/.data/snsql/bin/python benchmarks/smartnoise_reference.py TASK.json RESULT.json
 
@@ -50,16 +50,12 @@ def _sql(output: dict[str, Any], measures: str) -> str:
 
 def main() -> None:
     task = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
-    import duckdb
+    import duckdb  # noqa: F401  (imported here so that the mark below includes it)
     import snsql
+    from bench_workers import connect_as_analyst
 
     marks = {"imported": time.perf_counter()}
-    connection = duckdb.connect(task["dataset"], read_only=True,
-                                config={"threads": task["threads"],
-                                        "memory_limit": task["memory_limit"]})
-    for name, codes in task["codelists"].items():
-        connection.execute(f'CREATE TEMP TABLE "{name}" AS SELECT unnest($1::VARCHAR[]) AS code',
-                           [codes])
+    connection = connect_as_analyst(task)
     frame = connection.sql(task["cohort_sql"]).df()
     connection.close()
     marks["cohort copied into pandas"] = time.perf_counter()

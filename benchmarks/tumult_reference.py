@@ -30,14 +30,9 @@ STARTED = time.perf_counter()
 
 def _cohort(task: dict[str, Any]) -> tuple[Any, float | None]:
     """The cohort as a pandas frame, and the exact median of the median's raw column."""
-    import duckdb
+    from bench_workers import connect_as_analyst
 
-    connection = duckdb.connect(task["dataset"], read_only=True,
-                                config={"threads": task["threads"],
-                                        "memory_limit": task["memory_limit"]})
-    for name, codes in task["codelists"].items():
-        connection.execute(f'CREATE TEMP TABLE "{name}" AS SELECT unnest($1::VARCHAR[]) AS code',
-                           [codes])
+    connection = connect_as_analyst(task)
     connection.execute(f"CREATE TEMP TABLE cohort AS {task['cohort_sql']}")
     frame = connection.execute("SELECT * FROM cohort").df()
     median_column = next((o["column"] for o in task["outputs"] if o["type"] == "median"), None)
