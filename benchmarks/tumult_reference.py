@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 STARTED = time.perf_counter()
+WAREHOUSE = Path(__file__).resolve().parent / ".data" / "spark-warehouse"
 
 
 def _cohort(task: dict[str, Any]) -> tuple[Any, float | None]:
@@ -108,6 +109,7 @@ def main() -> None:
     task = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
     from pyspark.sql import SparkSession
     from tmlt.analytics import AddOneRow, PureDPBudget, Session
+    from tmlt.analytics.utils import cleanup
 
     marks = {"imported": time.perf_counter()}
     # Spark's Python workers must be this environment's Python, which has Tumult installed.
@@ -115,6 +117,9 @@ def main() -> None:
     spark = (SparkSession.builder.master(f"local[{task['threads']}]")
              .config("spark.sql.execution.arrow.pyspark.enabled", "true")
              .config("spark.ui.enabled", "false")
+             # Tumult keeps its working tables in Spark's warehouse, which defaults to the
+             # current directory; it goes beside the datasets instead.
+             .config("spark.sql.warehouse.dir", str(WAREHOUSE))
              .getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
     marks["spark started"] = time.perf_counter()
@@ -135,6 +140,7 @@ def main() -> None:
                                          index=False)]
         marks[f"released {output['name']}"] = time.perf_counter()
     jvm = _jvm_usage()
+    cleanup()  # drops this Session's working tables, as Tumult asks before spark.stop()
     spark.stop()
     result = {"released": released, "noise": noise, "midpoints": midpoints, "children": jvm,
               "exact_median": exact_median,
