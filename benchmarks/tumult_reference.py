@@ -6,14 +6,14 @@ own virtual environment (see the README's "Performance" section):
     benchmarks/.data/tumult/bin/python benchmarks/tumult_reference.py TASK.json RESULT.json
 
 The cohort comes from DuckDB as a pandas frame and is copied into a local Spark session (two
-cores, as every path gets, and Spark's default driver memory, which suffices at 1M patients;
-a larger setting only lets the JVM grow: 5.9 GB with 8 GB allowed). A Session protects one
-row (one patient) with a pure-DP budget of the job's epsilon, and each output spends its
-share: `groupby(KeySet).count()`,
-`.average(column, low, high)` and `.median(column, low, high)` on the column as it is. What
-Tumult reports of its noise (`Session._noise_info`: the mechanism and its scale for each noisy
-statistic) is saved beside each release, for the accuracy table. Tumult's median is drawn from
-the continuous range, so the exact median of the raw column is saved too.
+cores, as every path gets, and Spark's default driver memory, which suffices at 1M patients; a
+larger setting only lets the JVM grow: 5.9 GB with 8 GB allowed). A Session protects one row
+(one patient) with a pure-DP budget of the job's epsilon, and each output spends its share:
+`groupby(KeySet).count()`, `.average(column, low, high)` and `.quantile(column, 0.5, low, high)`
+on the column as it is. What Tumult reports of its noise (`Session._noise_info`: the mechanism
+and its scale for each noisy statistic) is saved beside each release, for the accuracy table.
+Tumult's median is drawn from the continuous range, so the exact median of the raw column is
+saved too.
 """
 
 from __future__ import annotations
@@ -50,12 +50,9 @@ def _cohort(task: dict[str, Any]) -> tuple[Any, float | None]:
 def _query(output: dict[str, Any]) -> Any:
     from tmlt.analytics import KeySet, QueryBuilder
 
-    builder = QueryBuilder("cohort")
-    if output["group_by"]:
-        keys = KeySet.from_dict({column: list(values) for column, values in output["group_by"]})
-        grouped = builder.groupby(keys)
-    else:
-        grouped = builder.groupby(KeySet.from_dict({}))
+    # An empty KeySet is one group: how Tumult itself builds an ungrouped aggregate.
+    keys = KeySet.from_dict({column: list(values) for column, values in output["group_by"]})
+    grouped = QueryBuilder("cohort").groupby(keys)
     if output["type"] == "count":
         return grouped.count()
     lower, upper = output["bounds"]
