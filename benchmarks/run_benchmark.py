@@ -25,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_datasets import DATA_DIR, ensure_dataset
-from bench_measure import Measured, measure, require_gnu_time
+from bench_measure import Measured, measure, require_gnu_time, timed_command
 from bench_report import print_report
 from bench_tasks import compile_plan, write_tasks
 
@@ -96,6 +96,14 @@ def _alternate(tasks: dict[str, Path], folder: Path, args: argparse.Namespace,
     return runs
 
 
+def _machine_speed() -> dict[str, float]:
+    """Load average and a fixed probe (`import duckdb` in a fresh interpreter), so that runs
+    on a VM whose speed changes can be told apart: the probe took 0.09 s and later 0.17 s on
+    the same idle VM, and every fresh-process figure moved with it."""
+    seconds = timed_command([sys.executable, "-c", "import duckdb"], repeats=9)
+    return {"load_average": os.getloadavg()[0], "import_duckdb_s": seconds}
+
+
 def main() -> None:
     args = _arguments()
     require_gnu_time()
@@ -103,7 +111,7 @@ def main() -> None:
     sizes: dict[int, list[Measured]] = {}
     datasets: dict[int, Path] = {}
     started = time.strftime("%Y-%m-%d %H:%M:%S")
-    load_before = os.getloadavg()
+    speed_before = _machine_speed()
     compile_task: Path | None = None
     for size in args.sizes:
         dataset = datasets[size] = ensure_dataset(size)
@@ -115,14 +123,16 @@ def main() -> None:
         sizes[size] = _alternate(tasks, folder, args, size in args.opendp_sizes)
         if args.warm_runs > 0:
             sizes[size].append(measure("warm", tasks["warm"], folder / "result-warm.json"))
-    load_after = os.getloadavg()
+    speed_after = _machine_speed()
     if compile_task is None:
         sys.exit("no sizes given")
     report = print_report(plan, sizes, datasets, compile_task, args)
-    report.update({"started": started, "load_average_before": load_before,
-                   "load_average_after": load_after, "cpus": os.cpu_count()})
-    print(f"\nload average before {load_before[0]:.2f}, after {load_after[0]:.2f} "
-          f"({os.cpu_count()} CPUs)")
+    report.update({"started": started, "machine_before": speed_before,
+                   "machine_after": speed_after, "cpus": os.cpu_count()})
+    print(f"\nmachine ({os.cpu_count()} CPUs): load average {speed_before['load_average']:.2f} "
+          f"before, {speed_after['load_average']:.2f} after; `import duckdb` in a fresh "
+          f"interpreter {speed_before['import_duckdb_s']:.3f} s before, "
+          f"{speed_after['import_duckdb_s']:.3f} s after")
     out = DATA_DIR / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     print(f"Saved {out}")
