@@ -114,6 +114,12 @@ def timed_command(command: list[str], repeats: int) -> float:
     return median(walls)
 
 
+def import_duckdb_seconds(repeats: int = 9) -> float:
+    """A fresh interpreter that imports DuckDB and exits: what the exact path pays before it
+    works, and a probe of the machine's speed."""
+    return timed_command([sys.executable, "-c", "import duckdb"], repeats)
+
+
 def tre_executable() -> str:
     found = shutil.which("tre", path=str(Path(sys.executable).parent))
     if found is None:

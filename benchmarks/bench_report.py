@@ -15,7 +15,14 @@ from bench_accuracy import (
     tre_errors,
     tumult_errors,
 )
-from bench_measure import Measured, measure, median, timed_command, tre_executable
+from bench_measure import (
+    Measured,
+    import_duckdb_seconds,
+    measure,
+    median,
+    timed_command,
+    tre_executable,
+)
 from bench_targets import print_targets
 
 REPO = Path(__file__).resolve().parents[1]
@@ -185,7 +192,7 @@ def _accuracy(plan: Any, sizes: dict[int, list[Measured]], datasets: dict[int, P
     print("\n## 95% error of each aggregate (same epsilon per output on every path)\n")
     print("| patients | output | epsilon | tre | "
           + " | ".join(PATHS[peer] for peer in PEERS) + " |")
-    print("|---|---|---|---|---|---|---|")
+    print("|---" * (4 + len(PEERS)) + "|")
     table: dict[str, Any] = {}
     for size, runs in sizes.items():
         for planned in plan.outputs:
@@ -231,7 +238,7 @@ _TRE_IMPORTS = ("import trusted_env.engine, sqlglot.dialects.duckdb; "
 def _library_floor(repeats: int = 9) -> float:
     """The part of the fresh-process overhead that no change to tre's own work can remove."""
     tre = timed_command([sys.executable, "-c", _TRE_IMPORTS], repeats)
-    return tre - timed_command([sys.executable, "-c", "import duckdb"], repeats)
+    return tre - import_duckdb_seconds(repeats)
 
 
 def print_report(plan: Any, sizes: dict[int, list[Measured]], datasets: dict[int, Path],

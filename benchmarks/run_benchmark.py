@@ -25,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_datasets import DATA_DIR, ensure_dataset
-from bench_measure import Measured, measure, require_gnu_time, timed_command
+from bench_measure import Measured, import_duckdb_seconds, measure, require_gnu_time
 from bench_report import print_report
 from bench_tasks import compile_plan, write_tasks
 
@@ -69,8 +69,8 @@ def _alternate(tasks: dict[str, Path], folder: Path, args: argparse.Namespace,
                with_peers: bool) -> list[Measured]:
     """tre and exact in alternating order, warm-up first; then the peers, fewer times.
 
-    The peers run after the comparison the targets are judged on: Spark's JVM (GBs) and the
-    peers' copies of the cohort evict the dataset's pages and slow the next runs down.
+    The peers run after the comparison the targets are judged on: interleaved with it, Spark's
+    JVM and the peers' copies of the cohort (GBs) slowed the tre and exact runs that followed.
     """
     rounds = [["tre", "exact"] if repeat % 2 == 0 else ["exact", "tre"]
               for repeat in range(args.repeats)]
@@ -100,8 +100,7 @@ def _machine_speed() -> dict[str, float]:
     """Load average and a fixed probe (`import duckdb` in a fresh interpreter), so that runs
     on a VM whose speed changes can be told apart: the probe took 0.09 s and later 0.17 s on
     the same idle VM, and every fresh-process figure moved with it."""
-    seconds = timed_command([sys.executable, "-c", "import duckdb"], repeats=9)
-    return {"load_average": os.getloadavg()[0], "import_duckdb_s": seconds}
+    return {"load_average": os.getloadavg()[0], "import_duckdb_s": import_duckdb_seconds()}
 
 
 def main() -> None:
